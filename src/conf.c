@@ -54,32 +54,32 @@ struct conf_key {
 #define OFF(f)	offsetof(struct conf, f)
 
 static const struct conf_key conf_keys[] = {
-	{ "listen",		CT_LISTEN,	1, 0, 0, 0 },
-	{ "port",		CT_INT,		0, 1, 65535, OFF(port) },
-	{ "tls-port",		CT_INT,		0, 0, 65535, OFF(tls_port) },
-	{ "tls-cert",		CT_STRING,	0, 0, 0, OFF(tls_cert) },
-	{ "tls-key",		CT_STRING,	0, 0, 0, OFF(tls_key) },
-	{ "require-tls",	CT_BOOL,	0, 0, 1, OFF(require_tls) },
-	{ "database",		CT_STRING,	0, 0, 0, OFF(dbdir) },
-	{ "durability",		CT_DURABILITY,	0, 0, 0, 0 },
-	{ "max-line",		CT_SIZE,	0, 512, 64LL << 20, OFF(max_line) },
-	{ "output-limit",	CT_SIZE,	0, 4096, 1LL << 30, OFF(out_limit) },
-	{ "idle-timeout",	CT_INT,		0, 0, 31536000, OFF(idle_timeout) },
-	{ "login-timeout",	CT_INT,		0, 0, 31536000, OFF(login_timeout) },
-	{ "max-connections",	CT_INT,		0, 1, 1000000, OFF(max_conns) },
-	{ "max-connections-per-ip", CT_INT,	0, 1, 1000000, OFF(max_conns_ip) },
-	{ "command-rate",	CT_INT,		0, 1, 1000000, OFF(cmd_rate) },
-	{ "command-burst",	CT_INT,		0, 1, 1000000, OFF(cmd_burst) },
-	{ "login-failures",	CT_INT,		0, 1, 1000000, OFF(login_failures) },
-	{ "registrations-per-hour", CT_INT,	0, 1, 1000000, OFF(reg_per_hour) },
-	{ "max-pending",	CT_INT,		0, 1, INT_MAX, OFF(max_pending) },
-	{ "exempt",		CT_EXEMPT,	1, 0, 0, 0 },
-	{ "admin",		CT_ADMIN,	1, 0, 0, 0 },
-	{ "hash-threads",	CT_INT,		0, 1, 64, OFF(hash_threads) },
-	{ "log",		CT_LOG,		0, 0, 0, 0 },
-	{ "log-facility",	CT_FACILITY,	0, 0, 0, 0 },
-	{ "pidfile",		CT_STRING,	0, 0, 0, OFF(pidfile) },
-	{ "user",		CT_STRING,	0, 0, 0, OFF(user) }
+	{ "listen", CT_LISTEN, 1, 0, 0, 0 },
+	{ "port", CT_INT, 0, 1, 65535, OFF(port) },
+	{ "tls-port", CT_INT, 0, 0, 65535, OFF(tls_port) },
+	{ "tls-cert", CT_STRING, 0, 0, 0, OFF(tls_cert) },
+	{ "tls-key", CT_STRING, 0, 0, 0, OFF(tls_key) },
+	{ "require-tls", CT_BOOL, 0, 0, 1, OFF(require_tls) },
+	{ "database", CT_STRING, 0, 0, 0, OFF(dbdir) },
+	{ "durability", CT_DURABILITY, 0, 0, 0, 0 },
+	{ "max-line", CT_SIZE, 0, 512, 64LL << 20, OFF(max_line) },
+	{ "output-limit", CT_SIZE, 0, 4096, 1LL << 30, OFF(out_limit) },
+	{ "idle-timeout", CT_INT, 0, 0, 31536000, OFF(idle_timeout) },
+	{ "login-timeout", CT_INT, 0, 0, 31536000, OFF(login_timeout) },
+	{ "max-connections", CT_INT, 0, 1, 1000000, OFF(max_conns) },
+	{ "max-connections-per-ip", CT_INT, 0, 1, 1000000, OFF(max_conns_ip) },
+	{ "command-rate", CT_INT, 0, 1, 1000000, OFF(cmd_rate) },
+	{ "command-burst", CT_INT, 0, 1, 1000000, OFF(cmd_burst) },
+	{ "login-failures", CT_INT, 0, 1, 1000000, OFF(login_failures) },
+	{ "registrations-per-hour", CT_INT, 0, 1, 1000000, OFF(reg_per_hour) },
+	{ "max-pending", CT_INT, 0, 1, INT_MAX, OFF(max_pending) },
+	{ "exempt", CT_EXEMPT, 1, 0, 0, 0 },
+	{ "admin", CT_ADMIN, 1, 0, 0, 0 },
+	{ "hash-threads", CT_INT, 0, 1, 64, OFF(hash_threads) },
+	{ "log", CT_LOG, 0, 0, 0, 0 },
+	{ "log-facility", CT_FACILITY, 0, 0, 0, 0 },
+	{ "pidfile", CT_STRING, 0, 0, 0, OFF(pidfile) },
+	{ "user", CT_STRING, 0, 0, 0, OFF(user) }
 };
 
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -101,8 +101,8 @@ struct conf_parse {
 	int		 lineno;
 	char		*errbuf;
 	size_t		 errlen;
-	int		 seen[CONF_NKEYS];	/* line of the first use, 0 = none */
-	int		 exempt_set;		/* the file replaced the defaults */
+	int		 seen[CONF_NKEYS];	/* line of first use, or 0 */
+	int		 exempt_set;		/* the file replaced the list */
 };
 
 static int	conf_error(struct conf_parse *, const char *, ...)
@@ -226,7 +226,8 @@ conf_split(struct conf_parse *p, char *line, char **words, int maxwords)
 			if (q == NULL)
 				return (conf_error(p, "unterminated quote"));
 			if (q[1] != '\0' && !isspace((unsigned char)q[1]))
-				return (conf_error(p, "text after a closing quote"));
+				return (conf_error(p,
+				    "text after a closing quote"));
 			words[n++] = s + 1;
 			*q = '\0';
 			s = q + 1;
@@ -386,9 +387,9 @@ conf_apply(struct conf_parse *p, struct conf *conf, const struct conf_key *k,
 		conf->exempt[conf->nexempt++] = xstrdup(addr);
 		break;
 	case CT_ADMIN:
-		if (!proto_valid_name(v[0]))
-			return (conf_error(p, "admin: invalid name \"%s\" (1-%d "
-			    "characters of A-Z a-z 0-9 _ . -)", v[0],
+		if (!proto_valid_name(v[0]) || strchr(v[0], ' ') != NULL)
+			return (conf_error(p, "admin: invalid name \"%s\" "
+			    "(1-%d characters of A-Z a-z 0-9 _ . -)", v[0],
 			    PROTO_NAME_MAX));
 		proto_lower(name, v[0], sizeof(name));
 		if (conf_is_admin(conf, name))

@@ -1,7 +1,7 @@
 /* test_conf.c: unit tests of the configuration parser (TAP output). */
 #include "config.h"
 
-#include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,41 +10,7 @@
 
 #include "conf.h"
 #include "log.h"
-
-static int	tap_n;
-static int	tap_failed;
-
-/* Report one TAP test point. */
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list	ap;
-
-	tap_n++;
-	if (!cond)
-		tap_failed++;
-	printf("%s %d - ", cond ? "ok" : "not ok", tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
-
-/* Compare two strings, printing both on a mismatch. */
-static void
-is_str(const char *got, const char *want, const char *what)
-{
-	int	same;
-
-	if (got == NULL || want == NULL)
-		same = got == want;
-	else
-		same = strcmp(got, want) == 0;
-	ok(same, "%s", what);
-	if (!same)
-		printf("#   got:  \"%s\"\n#   want: \"%s\"\n",
-		    got ? got : "(null)", want ? want : "(null)");
-}
+#include "tap.h"
 
 static char	tmpl[256];
 
@@ -81,8 +47,8 @@ load_fails(const char *text, int line, const char *problem)
 
 	rv = load(&c, text, err, sizeof(err));
 	snprintf(want, sizeof(want), "%s:%d: %s", tmpl, line, problem);
-	ok(rv == -1, "refused: %s", problem);
-	is_str(rv == -1 ? err : "(accepted)", want, "  error text");
+	tap_ok(rv == -1, "refused: %s", problem);
+	tap_is_str(rv == -1 ? err : "(accepted)", want, "  error text");
 	conf_free(&c);
 }
 
@@ -92,24 +58,25 @@ test_defaults(void)
 	struct conf	c;
 
 	conf_defaults(&c);
-	ok(c.port == 5555 && c.tls_port == 0 && c.nlisten == 0,
+	tap_ok(c.port == 5555 && c.tls_port == 0 && c.nlisten == 0,
 	    "default ports, no listen address");
-	is_str(c.dbdir, "var/db", "default database directory");
-	ok(c.max_line == 65536 && c.out_limit == 262144, "default sizes");
-	ok(c.idle_timeout == 300 && c.login_timeout == 60, "default timeouts");
-	ok(c.max_conns == 10000 && c.max_conns_ip == 1000,
+	tap_is_str(c.dbdir, "var/db", "default database directory");
+	tap_ok(c.max_line == 65536 && c.out_limit == 262144, "default sizes");
+	tap_ok(c.idle_timeout == 300 && c.login_timeout == 60,
+	    "default timeouts");
+	tap_ok(c.max_conns == 10000 && c.max_conns_ip == 1000,
 	    "default connection limits");
-	ok(c.cmd_rate == 1000 && c.cmd_burst == 2000 &&
+	tap_ok(c.cmd_rate == 1000 && c.cmd_burst == 2000 &&
 	    c.login_failures == 10 && c.reg_per_hour == 100 &&
 	    c.max_pending == 100000, "default rate limits");
-	ok(c.nexempt == 2 && conf_is_exempt(&c, "127.0.0.1") &&
+	tap_ok(c.nexempt == 2 && conf_is_exempt(&c, "127.0.0.1") &&
 	    conf_is_exempt(&c, "::1") && !conf_is_exempt(&c, "10.0.0.1"),
 	    "default exempt list is loopback");
-	ok(c.hash_threads == 2 && c.durability == DURABLE_SYNC,
+	tap_ok(c.hash_threads == 2 && c.durability == DURABLE_SYNC,
 	    "default hash threads and durability");
-	ok(c.log_target == LOG_TO_STDERR && c.log_facility == LOG_DAEMON &&
+	tap_ok(c.log_target == LOG_TO_STDERR && c.log_facility == LOG_DAEMON &&
 	    c.log_file == NULL, "default log");
-	ok(c.pidfile == NULL && c.user == NULL && c.nadmins == 0 &&
+	tap_ok(c.pidfile == NULL && c.user == NULL && c.nadmins == 0 &&
 	    c.tls_cert == NULL && c.tls_key == NULL && !c.require_tls,
 	    "default unset strings");
 	conf_free(&c);
@@ -157,41 +124,43 @@ test_full(void)
 	    "pidfile /run/mychatd.pid\n"
 	    "user\t_mychat\r\n",
 	    err, sizeof(err));
-	ok(rv == 0, "full file loads");
+	tap_ok(rv == 0, "full file loads");
 	if (rv != 0)
 		printf("#   error: %s\n", err);
-	ok(c.nlisten == 2, "two listen addresses");
-	is_str(c.listen[0], "127.0.0.1", "listen 1");
-	is_str(c.listen[1], "::1", "listen 2 canonical");
-	ok(c.port == 6000 && c.tls_port == 6001, "ports");
-	is_str(c.tls_cert, "/etc/my chat/cert.pem", "quoted value keeps blanks");
-	is_str(c.tls_key, "/etc/mychat/key.pem", "tls-key");
-	ok(c.require_tls == 1, "require-tls yes");
-	is_str(c.dbdir, "/var/lib/mychat", "database");
-	ok(c.durability == DURABLE_NOSYNC, "durability nosync");
-	ok(c.max_line == 4096, "max-line 4K is 4096");
-	ok(c.out_limit == 1048576, "output-limit 1M is 1048576");
-	ok(c.idle_timeout == 0 && c.login_timeout == 30, "timeouts");
-	ok(c.max_conns == 50 && c.max_conns_ip == 5, "connection limits");
-	ok(c.cmd_rate == 10 && c.cmd_burst == 20 && c.login_failures == 3 &&
+	tap_ok(c.nlisten == 2, "two listen addresses");
+	tap_is_str(c.listen[0], "127.0.0.1", "listen 1");
+	tap_is_str(c.listen[1], "::1", "listen 2 canonical");
+	tap_ok(c.port == 6000 && c.tls_port == 6001, "ports");
+	tap_is_str(c.tls_cert, "/etc/my chat/cert.pem",
+	    "quoted value keeps blanks");
+	tap_is_str(c.tls_key, "/etc/mychat/key.pem", "tls-key");
+	tap_ok(c.require_tls == 1, "require-tls yes");
+	tap_is_str(c.dbdir, "/var/lib/mychat", "database");
+	tap_ok(c.durability == DURABLE_NOSYNC, "durability nosync");
+	tap_ok(c.max_line == 4096, "max-line 4K is 4096");
+	tap_ok(c.out_limit == 1048576, "output-limit 1M is 1048576");
+	tap_ok(c.idle_timeout == 0 && c.login_timeout == 30, "timeouts");
+	tap_ok(c.max_conns == 50 && c.max_conns_ip == 5, "connection limits");
+	tap_ok(c.cmd_rate == 10 && c.cmd_burst == 20 && c.login_failures == 3 &&
 	    c.reg_per_hour == 7 && c.max_pending == 99, "rate limits");
-	ok(c.nexempt == 2 && conf_is_exempt(&c, "192.0.2.1") &&
+	tap_ok(c.nexempt == 2 && conf_is_exempt(&c, "192.0.2.1") &&
 	    conf_is_exempt(&c, "2001:db8::1") &&
 	    !conf_is_exempt(&c, "127.0.0.1"),
 	    "exempt lines replace the defaults, stored canonical");
-	ok(c.nadmins == 2, "duplicate admin stored once");
-	is_str(c.admins[0], "alice", "admin stored lower-case");
-	ok(conf_is_admin(&c, "ALICE") && conf_is_admin(&c, "Bob") &&
+	tap_ok(c.nadmins == 2, "duplicate admin stored once");
+	tap_is_str(c.admins[0], "alice", "admin stored lower-case");
+	tap_ok(conf_is_admin(&c, "ALICE") && conf_is_admin(&c, "Bob") &&
 	    !conf_is_admin(&c, "carol") && !conf_is_admin(&c, "alic"),
 	    "conf_is_admin is case-insensitive and exact");
-	ok(c.hash_threads == 4, "hash-threads");
-	ok(c.log_target == LOG_TO_FILE, "log file");
-	is_str(c.log_file, "/var/log/mychatd.log", "log file path");
-	ok(c.log_facility == LOG_LOCAL3, "log-facility local3");
-	is_str(c.pidfile, "/run/mychatd.pid", "pidfile");
-	is_str(c.user, "_mychat", "user (tab separator, CRLF line)");
+	tap_ok(c.hash_threads == 4, "hash-threads");
+	tap_ok(c.log_target == LOG_TO_FILE, "log file");
+	tap_is_str(c.log_file, "/var/log/mychatd.log", "log file path");
+	tap_ok(c.log_facility == LOG_LOCAL3, "log-facility local3");
+	tap_is_str(c.pidfile, "/run/mychatd.pid", "pidfile");
+	tap_is_str(c.user, "_mychat", "user (tab separator, CRLF line)");
 	conf_free(&c);
-	ok(c.dbdir == NULL && c.nadmins == 0, "conf_free clears the struct");
+	tap_ok(c.dbdir == NULL && c.nadmins == 0,
+	    "conf_free clears the struct");
 }
 
 static void
@@ -200,30 +169,32 @@ test_partial(void)
 	struct conf	c;
 	char		err[512];
 
-	ok(load(&c, "port 7000\nlog syslog\n", err, sizeof(err)) == 0,
+	tap_ok(load(&c, "port 7000\nlog syslog\n", err, sizeof(err)) == 0,
 	    "partial file loads");
-	ok(c.port == 7000 && c.max_line == 65536 && c.idle_timeout == 300,
+	tap_ok(c.port == 7000 && c.max_line == 65536 && c.idle_timeout == 300,
 	    "keys not in the file keep their defaults");
-	is_str(c.dbdir, "var/db", "database default kept");
-	ok(c.nexempt == 2, "exempt defaults kept without exempt lines");
-	ok(c.log_target == LOG_TO_SYSLOG && c.log_file == NULL, "log syslog");
+	tap_is_str(c.dbdir, "var/db", "database default kept");
+	tap_ok(c.nexempt == 2, "exempt defaults kept without exempt lines");
+	tap_ok(c.log_target == LOG_TO_SYSLOG && c.log_file == NULL,
+	    "log syslog");
 	conf_free(&c);
 
-	ok(load(&c, "", err, sizeof(err)) == 0, "empty file loads");
+	tap_ok(load(&c, "", err, sizeof(err)) == 0, "empty file loads");
 	conf_free(&c);
-	ok(load(&c, "# only a comment", err, sizeof(err)) == 0,
+	tap_ok(load(&c, "# only a comment", err, sizeof(err)) == 0,
 	    "comment without a final newline loads");
 	conf_free(&c);
-	ok(load(&c, "max-line 65536\nmax-line 1\n", err, sizeof(err)) == -1,
+	tap_ok(load(&c, "max-line 65536\nmax-line 1\n", err, sizeof(err)) == -1,
 	    "duplicate key is refused");
 	conf_free(&c);
 
 	/* SIGHUP: a fresh struct, then the file again. */
-	ok(load(&c, "admin root\nidle-timeout 5\n", err, sizeof(err)) == 0 &&
+	tap_ok(load(&c, "admin root\nidle-timeout 5\n", err,
+	    sizeof(err)) == 0 &&
 	    c.idle_timeout == 5 && conf_is_admin(&c, "root"),
 	    "first load");
 	conf_free(&c);
-	ok(load(&c, "idle-timeout 9\n", err, sizeof(err)) == 0 &&
+	tap_ok(load(&c, "idle-timeout 9\n", err, sizeof(err)) == 0 &&
 	    c.idle_timeout == 9 && !conf_is_admin(&c, "root"),
 	    "reload into a fresh struct forgets removed admins");
 	conf_free(&c);
@@ -244,7 +215,8 @@ test_errors(void)
 	load_fails("port 0\n", 1, "port: 0 out of range (1-65535)");
 	load_fails("port 99999999999999999999999\n", 1,
 	    "port: 99999999999999999999999 out of range (1-65535)");
-	load_fails("max-line 10\n", 1, "max-line: 10 out of range (512-67108864)");
+	load_fails("max-line 10\n", 1,
+	    "max-line: 10 out of range (512-67108864)");
 	load_fails("max-line 4G\n", 1,
 	    "max-line: bad number \"4G\" (bytes, optional K or M suffix)");
 	load_fails("max-line K\n", 1,
@@ -266,6 +238,12 @@ test_errors(void)
 	    "log-facility: expected daemon, user or local0 to local7, not "
 	    "\"kern\"");
 	load_fails("admin bad/name\n", 1, "admin: invalid name \"bad/name\" "
+	    "(1-32 characters of A-Z a-z 0-9 _ . -)");
+	load_fails("admin \"bob smith\"\n", 1,
+	    "admin: invalid name \"bob smith\" "
+	    "(1-32 characters of A-Z a-z 0-9 _ . -)");
+	load_fails("admin abcdefghijabcdefghijabcdefghijabc\n", 1,
+	    "admin: invalid name \"abcdefghijabcdefghijabcdefghijabc\" "
 	    "(1-32 characters of A-Z a-z 0-9 _ . -)");
 	load_fails("listen localhost\n", 1,
 	    "listen: \"localhost\" is not a numeric IPv4 or IPv6 address");
@@ -292,18 +270,88 @@ test_errors(void)
 	load_fails(nine, 9, "too many \"listen\" lines (at most 8)");
 
 	conf_defaults(&c);
-	ok(conf_load(&c, "/nonexistent/mychatd.conf", err, sizeof(err)) == -1,
+	tap_ok(conf_load(&c, "/nonexistent/mychatd.conf", err,
+	    sizeof(err)) == -1,
 	    "missing file is refused");
-	is_str(err, "/nonexistent/mychatd.conf: No such file or directory",
+	tap_is_str(err, "/nonexistent/mychatd.conf: No such file or directory",
 	    "  error names the file");
 	conf_free(&c);
 
 	/* A tiny error buffer is never overrun. */
 	conf_defaults(&c);
 	memset(err, 'x', sizeof(err));
-	ok(conf_load(&c, write_file("bogus 1\n"), err, 8) == -1 &&
+	tap_ok(conf_load(&c, write_file("bogus 1\n"), err, 8) == -1 &&
 	    strlen(err) == 7 && err[8] == 'x', "error text is truncated");
 	conf_free(&c);
+}
+
+/*
+ * The example etc/mychatd.conf loads, and with every "#key value" line
+ * uncommented it still loads and gives the built-in defaults: the
+ * defaults it documents are the real ones.
+ */
+static void
+test_example(void)
+{
+	struct conf	 c, d;
+	FILE		*in, *out;
+	char		 path[1024], err[512], line[1024];
+	const char	*top;
+	int		 n = 0;
+
+	if ((top = getenv("TOP_SRCDIR")) == NULL) {
+		printf("ok %d # SKIP TOP_SRCDIR not set\n", ++tap_count);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/etc/mychatd.conf", top);
+	conf_defaults(&c);
+	tap_ok(conf_load(&c, path, err, sizeof(err)) == 0,
+	    "etc/mychatd.conf loads as installed");
+	conf_free(&c);
+
+	if ((in = fopen(path, "r")) == NULL) {
+		tap_ok(0, "open %s: %s", path, strerror(errno));
+		return;
+	}
+	if ((out = fopen(tmpl, "w")) == NULL) {
+		tap_ok(0, "open %s: %s", tmpl, strerror(errno));
+		fclose(in);
+		return;
+	}
+	while (fgets(line, sizeof(line), in) != NULL) {
+		if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z') {
+			fputs(line + 1, out);
+			n++;
+		}
+	}
+	fclose(in);
+	fclose(out);
+	tap_ok(n >= 28, "the example shows every key (%d lines)", n);
+	conf_defaults(&c);
+	conf_defaults(&d);
+	tap_ok(conf_load(&c, tmpl, err, sizeof(err)) == 0,
+	    "etc/mychatd.conf loads with every line uncommented");
+	if (err[0] != '\0')
+		printf("#   error: %s\n", err);
+	tap_ok(c.port == d.port && c.tls_port == d.tls_port &&
+	    c.require_tls == d.require_tls && c.durability == d.durability,
+	    "example: network and durability defaults");
+	tap_is_str(c.dbdir, d.dbdir, "example: database default");
+	tap_ok(c.max_line == d.max_line && c.out_limit == d.out_limit &&
+	    c.idle_timeout == d.idle_timeout &&
+	    c.login_timeout == d.login_timeout &&
+	    c.max_conns == d.max_conns && c.max_conns_ip == d.max_conns_ip &&
+	    c.cmd_rate == d.cmd_rate && c.cmd_burst == d.cmd_burst &&
+	    c.login_failures == d.login_failures &&
+	    c.reg_per_hour == d.reg_per_hour &&
+	    c.max_pending == d.max_pending && c.hash_threads == d.hash_threads,
+	    "example: limits are the built-in defaults");
+	tap_ok(c.nexempt == d.nexempt && conf_is_exempt(&c, "127.0.0.1") &&
+	    conf_is_exempt(&c, "::1"), "example: exempt defaults");
+	tap_ok(c.log_target == d.log_target &&
+	    c.log_facility == d.log_facility, "example: log defaults");
+	conf_free(&c);
+	conf_free(&d);
 }
 
 int
@@ -325,8 +373,8 @@ main(void)
 	test_full();
 	test_partial();
 	test_errors();
+	test_example();
 
 	unlink(tmpl);
-	printf("1..%d\n", tap_n);
-	return (tap_failed != 0);
+	return (tap_done());
 }

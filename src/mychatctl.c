@@ -1,0 +1,622 @@
+/*
+ * mychatctl.c: the administration tool of mychatd. It works directly on
+ * the database directory through the store, which opens the Berkeley DB
+ * environment with DB_REGISTER|DB_RECOVER like the server does, so it can
+ * run while the server runs. See mychatctl(8).
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <crypt.h>
+
+/* <unistd.h>'s access(2) mode R_OK clashes with proto.h's reply R_OK. */
+#undef R_OK
+
+#include "conf.h"
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+#include "xmalloc.h"
+
+/* Exit codes, documented in mychatctl(8). */
+#define EXIT_OK		0
+#define EXIT_FAIL	1	/* database or system error */
+#define EXIT_USAGE	2	/* bad command line, name or password */
+#define EXIT_NOUSER	3	/* no such user */
+#define EXIT_EXISTS	4	/* the user already exists */
+#define EXIT_DAMAGED	5	/* verify found the database damaged */
+
+/* One subcommand: its name, arguments and handler. */
+struct ctl_cmd {
+	const char	*name;
+	int		 min_args;
+	int		 max_args;
+	int		 creates;	/* may create a new database */
+	const char	*usage;
+	int		(*fn)(struct store *, const char *, int, char **);
+};
+
+static int	ctl_useradd(struct store *, const char *, int, char **);
+static int	ctl_userdel(struct store *, const char *, int, char **);
+static int	ctl_passwd(struct store *, const char *, int, char **);
+static int	ctl_users(struct store *, const char *, int, char **);
+static int	ctl_pending(struct store *, const char *, int, char **);
+static int	ctl_verify(struct store *, const char *, int, char **);
+static int	ctl_backup(struct store *, const char *, int, char **);
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "useradd", 1, 1, 1, "useradd name", ctl_useradd },
+	{ "userdel", 1, 1, 0, "userdel name", ctl_userdel },
+	{ "passwd", 1, 1, 0, "passwd name", ctl_passwd },
+	{ "users", 0, 0, 0, "users", ctl_users },
+	{ "pending", 0, 1, 0, "pending [name]", ctl_pending },
+	{ "verify", 0, 0, 0, "verify", ctl_verify },
+	{ "backup", 1, 1, 0, "backup directory", ctl_backup }
+};
+
+#define CTL_NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+static const char	*ctl_progname = "mychatctl";
+
+static void	usage(void) __attribute__((noreturn));
+
+/* Print the synopsis and exit 2. */
+static void
+usage(void)
+{
+	size_t	i;
+
+	fprintf(stderr, "usage: %s [-c config] [-d dbdir] command [arg]\n",
+	    ctl_progname);
+	fprintf(stderr, "commands:\n");
+	for (i = 0; i < CTL_NCMDS; i++)
+		fprintf(stderr, "\t%s\n", ctl_cmds[i].usage);
+	exit(EXIT_USAGE);
+}
+
+/* Format a time in milliseconds, or "-" for never. */
+static const char *
+ctl_time(int64_t ms, char *buf)
+{
+	if (ms <= 0)
+		return ("-");
+	proto_format_time(ms, buf);
+	return (buf);
+}
+
+/* A password is 1-256 bytes without blanks or control characters. */
+static int
+ctl_valid_password(const char *pw)
+{
+	size_t			 n;
+	const unsigned char	*p = (const unsigned char *)pw;
+
+	for (n = 0; p[n] != '\0'; n++)
+		if (p[n] <= 0x20 || p[n] == 0x7f)
+			return (0);
+	return (n >= 1 && n <= PROTO_PASS_MAX);
+}
+
+/* Wipe a buffer in a way the compiler cannot drop. */
+static void
+ctl_wipe(void *p, size_t len)
+{
+#ifdef HAVE_EXPLICIT_BZERO
+	explicit_bzero(p, len);
+#else
+	volatile unsigned char	*v = p;
+
+	while (len-- > 0)
+		*v++ = 0;
+#endif
+}
+
+/*
+ * Read one line from the terminal with echo off. Returns 0, or -1 when
+ * there is no terminal or the read fails.
+ */
+static int
+ctl_read_tty(const char *prompt, char *buf, size_t len)
+{
+	struct termios	 saved, noecho;
+	FILE		*tty;
+	size_t		 n;
+	int		 fd, rv = 0;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) == -1)
+		return (-1);
+	if ((tty = fdopen(fd, "r+")) == NULL) {
+		close(fd);
+		return (-1);
+	}
+	if (tcgetattr(fd, &saved) == -1) {
+		fclose(tty);
+		return (-1);
+	}
+	noecho = saved;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	noecho.c_lflag |= ECHONL;
+	fputs(prompt, tty);
+	fflush(tty);
+	if (tcsetattr(fd, TCSAFLUSH, &noecho) == -1) {
+		fclose(tty);
+		return (-1);
+	}
+	if (fgets(buf, (int)len, tty) == NULL)
+		rv = -1;
+	(void)tcsetattr(fd, TCSAFLUSH, &saved);
+	fclose(tty);
+	if (rv == 0) {
+		n = strcspn(buf, "\r\n");
+		if (buf[n] == '\0' && n + 1 == len) {
+			/* Longer than the buffer: refuse rather than cut. */
+			ctl_wipe(buf, len);
+			buf[0] = ' ';
+			buf[1] = '\0';
+		} else
+			buf[n] = '\0';
+	}
+	return (rv);
+}
+
+/*
+ * Get a new password for name: from MYCHATCTL_PASSWORD, else asked twice
+ * on the terminal. Returns an exit code.
+ */
+static int
+ctl_get_password(const char *name, char *pw, size_t len)
+{
+	char	 again[PROTO_PASS_MAX + 2], prompt[128];
+	char	*env;
+
+	if ((env = getenv("MYCHATCTL_PASSWORD")) != NULL) {
+		if (strlen(env) >= len) {
+			fprintf(stderr, "%s: password longer than %d bytes\n",
+			    ctl_progname, PROTO_PASS_MAX);
+			return (EXIT_USAGE);
+		}
+		strcpy(pw, env);
+	} else {
+		snprintf(prompt, sizeof(prompt), "New password for %s: ",
+		    name);
+		if (ctl_read_tty(prompt, pw, len) == -1) {
+			fprintf(stderr, "%s: cannot read a password: no "
+			    "terminal (set MYCHATCTL_PASSWORD)\n",
+			    ctl_progname);
+			return (EXIT_FAIL);
+		}
+		if (ctl_valid_password(pw)) {
+			if (ctl_read_tty("Again: ", again,
+			    sizeof(again)) == -1) {
+				fprintf(stderr, "%s: cannot read a password\n",
+				    ctl_progname);
+				return (EXIT_FAIL);
+			}
+			if (strcmp(pw, again) != 0) {
+				ctl_wipe(again, sizeof(again));
+				fprintf(stderr, "%s: the passwords differ\n",
+				    ctl_progname);
+				return (EXIT_USAGE);
+			}
+			ctl_wipe(again, sizeof(again));
+		}
+	}
+	if (!ctl_valid_password(pw)) {
+		fprintf(stderr, "%s: a password is 1 to %d bytes without "
+		    "spaces or control characters\n", ctl_progname,
+		    PROTO_PASS_MAX);
+		return (EXIT_USAGE);
+	}
+	return (EXIT_OK);
+}
+
+/* Hash pw with yescrypt at the default cost into hash. Returns 0 or -1. */
+static int
+ctl_hash(const char *pw, char *hash, size_t len)
+{
+	struct crypt_data	*cd;
+	char			*setting, *out;
+	int			 rv = -1;
+
+	if ((setting = crypt_gensalt_ra("$y$", 0, NULL, 0)) == NULL) {
+		fprintf(stderr, "%s: crypt_gensalt_ra: %s\n", ctl_progname,
+		    strerror(errno));
+		return (-1);
+	}
+	cd = xcalloc(1, sizeof(*cd));
+	out = crypt_r(pw, setting, cd);
+	if (out == NULL || out[0] == '*')
+		fprintf(stderr, "%s: crypt_r failed\n", ctl_progname);
+	else if (strlen(out) >= len)
+		fprintf(stderr, "%s: hash too long\n", ctl_progname);
+	else {
+		strcpy(hash, out);
+		rv = 0;
+	}
+	ctl_wipe(cd, sizeof(*cd));
+	free(cd);
+	free(setting);
+	return (rv);
+}
+
+/* Check a name argument; prints the problem. */
+static int
+ctl_check_name(const char *name)
+{
+	if (strchr(name, ' ') != NULL || !proto_valid_name(name)) {
+		fprintf(stderr, "%s: invalid name \"%s\" (1-%d characters of "
+		    "A-Z a-z 0-9 _ . -)\n", ctl_progname, name,
+		    PROTO_NAME_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Commit the open write group; prints the failure. */
+static int
+ctl_commit(struct store *st)
+{
+	if (store_commit(st) == -1) {
+		fprintf(stderr, "%s: commit failed, nothing was changed\n",
+		    ctl_progname);
+		return (-1);
+	}
+	return (0);
+}
+
+/* useradd name: create an account, like REGISTER. */
+static int
+ctl_useradd(struct store *st, const char *dbdir, int argc, char **argv)
+{
+	struct store_user	u;
+	char			pw[PROTO_PASS_MAX + 2];
+	int			rv;
+
+	if (ctl_check_name(argv[0]) == -1)
+		return (EXIT_USAGE);
+	switch (store_user_get(st, argv[0], &u)) {
+	case -1:
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	case 1:
+		fprintf(stderr, "%s: %s already exists\n", ctl_progname,
+		    u.name);
+		return (EXIT_EXISTS);
+	}
+	if ((rv = ctl_get_password(argv[0], pw, sizeof(pw))) != EXIT_OK)
+		return (rv);
+	memset(&u, 0, sizeof(u));
+	strcpy(u.name, argv[0]);
+	rv = ctl_hash(pw, u.hash, sizeof(u.hash));
+	ctl_wipe(pw, sizeof(pw));
+	if (rv == -1)
+		return (EXIT_FAIL);
+	u.created_ms = proto_now_ms();
+	rv = store_user_add(st, &u);
+	ctl_wipe(u.hash, sizeof(u.hash));
+	if (rv == -1) {
+		store_abort(st);
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	}
+	if (rv == 0) {
+		/* Registered meanwhile, between our lookup and the add. */
+		store_abort(st);
+		fprintf(stderr, "%s: %s already exists\n", ctl_progname,
+		    argv[0]);
+		return (EXIT_EXISTS);
+	}
+	if (ctl_commit(st) == -1)
+		return (EXIT_FAIL);
+	printf("%s added\n", u.name);
+	return (EXIT_OK);
+}
+
+/* userdel name: delete an account (its messages stay in the log). */
+static int
+ctl_userdel(struct store *st, const char *dbdir, int argc, char **argv)
+{
+	if (ctl_check_name(argv[0]) == -1)
+		return (EXIT_USAGE);
+	switch (store_user_del(st, argv[0])) {
+	case -1:
+		store_abort(st);
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	case 0:
+		store_abort(st);
+		fprintf(stderr, "%s: no such user %s\n", ctl_progname,
+		    argv[0]);
+		return (EXIT_NOUSER);
+	}
+	if (ctl_commit(st) == -1)
+		return (EXIT_FAIL);
+	printf("%s deleted\n", argv[0]);
+	return (EXIT_OK);
+}
+
+/* passwd name: set a new password. */
+static int
+ctl_passwd(struct store *st, const char *dbdir, int argc, char **argv)
+{
+	struct store_user	u;
+	char			pw[PROTO_PASS_MAX + 2], hash[STORE_HASH_MAX];
+	int			rv;
+
+	if (ctl_check_name(argv[0]) == -1)
+		return (EXIT_USAGE);
+	switch (store_user_get(st, argv[0], &u)) {
+	case -1:
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	case 0:
+		fprintf(stderr, "%s: no such user %s\n", ctl_progname,
+		    argv[0]);
+		return (EXIT_NOUSER);
+	}
+	if ((rv = ctl_get_password(u.name, pw, sizeof(pw))) != EXIT_OK)
+		return (rv);
+	rv = ctl_hash(pw, hash, sizeof(hash));
+	ctl_wipe(pw, sizeof(pw));
+	if (rv == -1)
+		return (EXIT_FAIL);
+	/*
+	 * Read the record again right before the write: the prompt may have
+	 * taken minutes, and the server may have recorded a login meanwhile.
+	 */
+	rv = store_user_get(st, argv[0], &u);
+	if (rv == 1) {
+		memcpy(u.hash, hash, sizeof(u.hash));
+		rv = store_user_put(st, &u) == -1 ? -1 : 1;
+	}
+	ctl_wipe(hash, sizeof(hash));
+	ctl_wipe(u.hash, sizeof(u.hash));
+	if (rv != 1) {
+		store_abort(st);
+		if (rv == 0) {
+			fprintf(stderr, "%s: no such user %s\n", ctl_progname,
+			    argv[0]);
+			return (EXIT_NOUSER);
+		}
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	}
+	if (ctl_commit(st) == -1)
+		return (EXIT_FAIL);
+	printf("password of %s changed\n", u.name);
+	return (EXIT_OK);
+}
+
+/* Print one user of the users listing. */
+static int
+ctl_users_cb(const struct store_user *u, void *arg)
+{
+	char	 t1[PROTO_TIME_LEN + 1], t2[PROTO_TIME_LEN + 1];
+	int	*n = arg;
+
+	printf("%-32s %-24s %-24s %s\n", u->name, ctl_time(u->created_ms, t1),
+	    ctl_time(u->last_login_ms, t2),
+	    u->last_ip[0] != '\0' ? u->last_ip : "-");
+	(*n)++;
+	return (0);
+}
+
+/* users: every account with its creation and last login. */
+static int
+ctl_users(struct store *st, const char *dbdir, int argc, char **argv)
+{
+	int	n = 0;
+
+	printf("%-32s %-24s %-24s %s\n", "NAME", "CREATED", "LAST-LOGIN",
+	    "LAST-IP");
+	if (store_user_scan(st, ctl_users_cb, &n) == -1) {
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	}
+	return (EXIT_OK);
+}
+
+/* The state of a pending listing. */
+struct ctl_pending {
+	struct store	*st;
+	int		 failed;
+};
+
+/* Print the pending count of one user. */
+static int
+ctl_pending_one(struct store *st, const struct store_user *u)
+{
+	uint64_t	ack = 0, count = 0;
+
+	if (store_ack_get(st, u->name, &ack) == -1 ||
+	    store_pending_count(st, u->name, ack, &count) == -1) {
+		fprintf(stderr, "%s: database error reading %s\n",
+		    ctl_progname, u->name);
+		return (-1);
+	}
+	printf("%-32s %8llu %llu\n", u->name, (unsigned long long)count,
+	    (unsigned long long)ack);
+	return (0);
+}
+
+/* Scan callback of pending without a name. */
+static int
+ctl_pending_cb(const struct store_user *u, void *arg)
+{
+	struct ctl_pending	*cp = arg;
+
+	if (ctl_pending_one(cp->st, u) == -1)
+		cp->failed = 1;
+	return (0);
+}
+
+/*
+ * pending [name]: the messages waiting for each user (or for one), that
+ * is, addressed to it with an id above its ACK cursor.
+ */
+static int
+ctl_pending(struct store *st, const char *dbdir, int argc, char **argv)
+{
+	struct store_user	u;
+	struct ctl_pending	cp;
+
+	if (argc == 1) {
+		if (ctl_check_name(argv[0]) == -1)
+			return (EXIT_USAGE);
+		switch (store_user_get(st, argv[0], &u)) {
+		case -1:
+			fprintf(stderr, "%s: database error\n", ctl_progname);
+			return (EXIT_FAIL);
+		case 0:
+			fprintf(stderr, "%s: no such user %s\n", ctl_progname,
+			    argv[0]);
+			return (EXIT_NOUSER);
+		}
+		printf("%-32s %8s %s\n", "NAME", "PENDING", "ACKED");
+		return (ctl_pending_one(st, &u) == -1 ? EXIT_FAIL : EXIT_OK);
+	}
+	printf("%-32s %8s %s\n", "NAME", "PENDING", "ACKED");
+	cp.st = st;
+	cp.failed = 0;
+	if (store_user_scan(st, ctl_pending_cb, &cp) == -1 || cp.failed) {
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	}
+	return (EXIT_OK);
+}
+
+/* verify: check the structure of every database file. */
+static int
+ctl_verify(struct store *st, const char *dbdir, int argc, char **argv)
+{
+	char	err[1024];
+
+	err[0] = '\0';
+	switch (store_verify(st, err, sizeof(err))) {
+	case -1:
+		fprintf(stderr, "%s: verify: %s\n", ctl_progname,
+		    err[0] != '\0' ? err : "database error");
+		return (EXIT_FAIL);
+	case 0:
+		fprintf(stderr, "%s: %s: DAMAGED: %s\n", ctl_progname, dbdir,
+		    err[0] != '\0' ? err : "verification failed");
+		return (EXIT_DAMAGED);
+	}
+	printf("%s: %s\n", dbdir, err[0] != '\0' ? err : "ok");
+	return (EXIT_OK);
+}
+
+/* backup dir: a consistent hot backup, safe while the server runs. */
+static int
+ctl_backup(struct store *st, const char *dbdir, int argc, char **argv)
+{
+	char	err[1024];
+
+	err[0] = '\0';
+	if (store_backup(st, argv[0], err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: backup to %s failed: %s\n", ctl_progname,
+		    argv[0], err[0] != '\0' ? err : "database error");
+		return (EXIT_FAIL);
+	}
+	printf("backup of %s written to %s\n", dbdir, argv[0]);
+	return (EXIT_OK);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const struct ctl_cmd	*cmd = NULL;
+	struct store		*st = NULL;
+	struct conf		 conf;
+	struct stat		 sb;
+	const char		*cfile = NULL, *dbdir = NULL;
+	char			 err[1024];
+	size_t			 i;
+	int			 ch, rv;
+
+	if (argv[0] != NULL && strrchr(argv[0], '/') != NULL)
+		ctl_progname = strrchr(argv[0], '/') + 1;
+	else if (argv[0] != NULL)
+		ctl_progname = argv[0];
+	log_init(ctl_progname, 0, LOG_TO_STDERR);
+
+	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			cfile = optarg;
+			break;
+		case 'd':
+			dbdir = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	for (i = 0; i < CTL_NCMDS; i++)
+		if (strcmp(argv[0], ctl_cmds[i].name) == 0)
+			cmd = &ctl_cmds[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "%s: unknown command \"%s\"\n", ctl_progname,
+		    argv[0]);
+		usage();
+	}
+	if (argc - 1 < cmd->min_args || argc - 1 > cmd->max_args) {
+		fprintf(stderr, "usage: %s [-c config] [-d dbdir] %s\n",
+		    ctl_progname, cmd->usage);
+		return (EXIT_USAGE);
+	}
+
+	/* The database: -d, else the configuration file's, else var/db. */
+	conf_defaults(&conf);
+	if (cfile != NULL && conf_load(&conf, cfile, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", ctl_progname, err);
+		conf_free(&conf);
+		return (EXIT_FAIL);
+	}
+	if (dbdir == NULL)
+		dbdir = conf.dbdir;
+
+	/* A closed pipe (users | head) must not kill a write group. */
+	signal(SIGPIPE, SIG_IGN);
+
+	/*
+	 * Only useradd may create a database: anything else on a directory
+	 * without one is a typo, not an empty database.
+	 */
+	snprintf(err, sizeof(err), "%s/users.db", dbdir);
+	if (!cmd->creates && stat(err, &sb) == -1) {
+		fprintf(stderr, "%s: %s: no mychat database here (%s)\n",
+		    ctl_progname, dbdir, strerror(errno));
+		conf_free(&conf);
+		return (EXIT_FAIL);
+	}
+	if (store_open(&st, dbdir, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", ctl_progname, err);
+		conf_free(&conf);
+		return (EXIT_FAIL);
+	}
+	rv = cmd->fn(st, dbdir, argc - 1, argv + 1);
+	if (store_in_group(st))
+		store_abort(st);
+	store_close(st);
+	if (fflush(stdout) == EOF && rv == EXIT_OK)
+		rv = EXIT_FAIL;
+	conf_free(&conf);
+	return (rv);
+}
