@@ -1,0 +1,405 @@
+/*
+ * conn.c: one client connection: its bufferevent, line framing with a hard
+ * line limit, the output limit that pauses reading, held replies while a
+ * commit group is open, timeouts, and the single teardown path.
+ *
+ * Memory per connection is bounded: input is read up to a high watermark
+ * and an overlong line is discarded as it arrives (413, the session goes
+ * on); when the output passes the limit the connection stops reading
+ * commands and stops receiving pushes (they stay in the log) until the
+ * output drains to half the limit.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mychat.h"
+#include "xmalloc.h"
+
+static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_event_cb(struct bufferevent *, short, void *);
+static void	conn_process(struct conn *);
+
+/* Set the callbacks, watermarks and timeouts of a connection's bufferevent. */
+void
+conn_setup(struct conn *c)
+{
+	struct conf	*cf = c->srv->conf;
+	struct timeval	 tv;
+
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	/* read at most a line and some more before we parse */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, cf->max_line + 16384);
+	/* the write callback fires when output drains to half the limit */
+	bufferevent_setwatermark(c->bev, EV_WRITE, cf->out_limit / 2, 0);
+	if (cf->idle_timeout > 0) {
+		tv.tv_sec = cf->idle_timeout;
+		tv.tv_usec = 0;
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* A new connection on fd: greet it at once. */
+struct conn *
+conn_new(struct server *srv, int fd, const struct sockaddr *sa, int tls)
+{
+	struct conn	*c;
+	int		 one = 1;
+
+	c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	c->fd = fd;
+	c->id = ++srv->next_conn_id;
+	c->since = time(NULL);
+	c->state = S_NEW;
+	c->tokens = srv->conf->cmd_burst;
+	clock_gettime(CLOCK_MONOTONIC, &c->tokens_at);
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    c->addr, sizeof(c->addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, c->addr,
+		    sizeof(c->addr));
+	else
+		snprintf(c->addr, sizeof(c->addr), "unknown");
+	/* replies are small and latency matters: no Nagle */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	if (tls) {
+		if (tls_wrap(c) == -1) {
+			close(fd);
+			free(c);
+			return (NULL);
+		}
+	} else {
+		c->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev == NULL) {
+			log_warnx("%s: bufferevent_socket_new", __func__);
+			close(fd);
+			free(c);
+			return (NULL);
+		}
+	}
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+	srv->stats.conns_total++;
+	conn_setup(c);
+	log_debug("conn %llu: connected from %s%s", (unsigned long long)c->id,
+	    c->addr, tls ? " (tls)" : "");
+	conn_reply(c, RPL_OK, "%s mychat %s ready", srv->hostname,
+	    PACKAGE_VERSION);
+	return (c);
+}
+
+/* Where replies go now: held while a commit is pending, else the socket. */
+static struct evbuffer *
+conn_sink(struct conn *c)
+{
+	if (c->nwait > 0) {
+		if (c->held == NULL && (c->held = evbuffer_new()) == NULL)
+			fatalx("%s: evbuffer_new", __func__);
+		return (c->held);
+	}
+	return (bufferevent_get_output(c->bev));
+}
+
+static void
+conn_vreply(struct conn *c, int code, char sep, const char *fmt, va_list ap)
+{
+	struct evbuffer	*out;
+
+	if (c->flags & CONN_DEAD)
+		return;
+	out = conn_sink(c);
+	evbuffer_add_printf(out, "%03d%c", code, sep);
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* Send (or hold) a final reply line "NNN text". */
+void
+conn_reply(struct conn *c, int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	conn_vreply(c, code, ' ', fmt, ap);
+	va_end(ap);
+}
+
+/* Send (or hold) a continuation line "NNN-text" of a multi-line reply. */
+void
+conn_reply_more(struct conn *c, int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	conn_vreply(c, code, '-', fmt, ap);
+	va_end(ap);
+}
+
+/* Send (or hold) raw reply bytes, already framed. */
+void
+conn_write(struct conn *c, const char *p, size_t len)
+{
+	if (c->flags & CONN_DEAD)
+		return;
+	evbuffer_add(conn_sink(c), p, len);
+}
+
+/* A push goes straight to the socket: it is not a reply to anything. */
+void
+conn_push(struct conn *c, const char *p, size_t len)
+{
+	if (c->flags & CONN_DEAD)
+		return;
+	evbuffer_add(bufferevent_get_output(c->bev), p, len);
+	c->srv->stats.msgs_pushed++;
+}
+
+struct evbuffer *
+conn_output(struct conn *c)
+{
+	return (bufferevent_get_output(c->bev));
+}
+
+/* Is the output over the limit (stop reading, stop pushing)? */
+int
+conn_output_full(struct conn *c)
+{
+	return (evbuffer_get_length(bufferevent_get_output(c->bev)) >=
+	    c->srv->conf->out_limit);
+}
+
+/* Close once the final reply is flushed (CLOSE, 421). */
+void
+conn_close_after(struct conn *c)
+{
+	struct timeval	tv = { CLOSE_FLUSH_SECS, 0 };
+
+	session_set_state(c, S_CLOSING);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	if (c->nwait == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_close(c, "closed");
+}
+
+/*
+ * The one teardown path. The socket goes at once; the struct waits for the
+ * reaper, since the caller's stack or the commit group may still hold it.
+ */
+void
+conn_close(struct conn *c, const char *reason)
+{
+	struct server	*srv = c->srv;
+
+	if (c->flags & CONN_DEAD)
+		return;
+	log_debug("conn %llu: %s", (unsigned long long)c->id, reason);
+	if (c->job != NULL) {
+		auth_cancel(c->job);
+		c->job = NULL;
+	}
+	session_logout(c);
+	c->flags |= CONN_DEAD;
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->nconns--;
+	TAILQ_INSERT_TAIL(&srv->dead, c, dead_entry);
+	event_active(srv->reap_ev, EV_TIMEOUT, 0);
+}
+
+/* Free closed connections no commit group refers to any more. */
+void
+conn_reap(struct server *srv)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&srv->dead); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, dead_entry);
+		if (c->nwait > 0)
+			continue;	/* group_commit_cb reaps it later */
+		TAILQ_REMOVE(&srv->dead, c, dead_entry);
+		if (c->held != NULL)
+			evbuffer_free(c->held);
+		free(c);
+	}
+}
+
+void
+conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_reap(arg);
+}
+
+/* Go on with buffered input after a pause (auth done, output drained). */
+void
+conn_resume(struct conn *c)
+{
+	if (c->flags & CONN_DEAD || c->state == S_CLOSING)
+		return;
+	if (conn_output_full(c))
+		return;
+	if (c->flags & CONN_OUTFULL) {
+		c->flags &= ~CONN_OUTFULL;
+		if (!(c->flags & CONN_EOF))
+			bufferevent_enable(c->bev, EV_READ);
+	}
+	conn_process(c);
+}
+
+/*
+ * Take complete lines out of the input and dispatch them, in order, until
+ * the input runs dry, the session must wait (a hash on a worker), or the
+ * output is over its limit.
+ */
+static void
+conn_process(struct conn *c)
+{
+	struct server		*srv = c->srv;
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	size_t			 max = srv->conf->max_line, len, eol_len;
+	struct evbuffer_ptr	 p;
+
+	while (!(c->flags & CONN_DEAD) && c->state != S_AUTHING &&
+	    c->state != S_CLOSING) {
+		if (conn_output_full(c)) {
+			/* slow reader: stop reading until the output drains */
+			c->flags |= CONN_OUTFULL;
+			bufferevent_disable(c->bev, EV_READ);
+			break;
+		}
+		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (c->flags & CONN_DISCARD) {
+			/* the rest of an overlong line: drop it as it comes */
+			if (p.pos == -1) {
+				evbuffer_drain(in, evbuffer_get_length(in));
+				break;
+			}
+			evbuffer_drain(in, (size_t)p.pos + eol_len);
+			c->flags &= ~CONN_DISCARD;
+			continue;
+		}
+		if (p.pos == -1) {
+			len = evbuffer_get_length(in);
+			if (len > max + 1) {
+				conn_reply(c, RPL_TOOLONG,
+				    "line too long (max %zu bytes)", max);
+				c->flags |= CONN_DISCARD;
+				evbuffer_drain(in, len);
+			}
+			break;
+		}
+		len = (size_t)p.pos;
+		if (len > max + 1) {
+			conn_reply(c, RPL_TOOLONG, "line too long (max %zu bytes)",
+			    max);
+			evbuffer_drain(in, len + eol_len);
+			continue;
+		}
+		evbuffer_remove(in, srv->linebuf, len);
+		evbuffer_drain(in, eol_len);
+		srv->stats.bytes_in += len + eol_len;
+		if (len > 0 && srv->linebuf[len - 1] == '\r')
+			len--;
+		if (len > max) {
+			conn_reply(c, RPL_TOOLONG, "line too long (max %zu bytes)",
+			    max);
+			continue;
+		}
+		srv->linebuf[len] = '\0';
+		cmd_dispatch(c, srv->linebuf, len);
+	}
+	/* the peer shut down its side: answer what it sent, then close */
+	if ((c->flags & (CONN_EOF | CONN_DEAD)) == CONN_EOF &&
+	    c->state != S_AUTHING && c->state != S_CLOSING &&
+	    !(c->flags & CONN_OUTFULL))
+		conn_close_after(c);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+/* Output drained to the low mark (or empty): close, resume, or pump. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	size_t		 left = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->flags & CONN_STARTTLS) {
+		if (left == 0 && c->nwait == 0)
+			conn_starttls(c);
+		return;
+	}
+	if (c->state == S_CLOSING) {
+		if (left == 0 && c->nwait == 0)
+			conn_close(c, "closed after reply");
+		return;
+	}
+	if (c->state == S_READY && !c->caught_up)
+		session_pump(c);
+	if (c->flags & CONN_OUTFULL)
+		conn_resume(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->state == S_CLOSING) {
+			conn_close(c, "timeout flushing the last reply");
+			return;
+		}
+		if (what & BEV_EVENT_WRITING) {
+			conn_close(c, "write timeout: peer does not read");
+			return;
+		}
+		conn_reply(c, RPL_CLOSING, "idle timeout");
+		conn_close_after(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/*
+		 * A half-close (nc -N, a script piping commands) still
+		 * deserves answers to what it sent: finish the buffered
+		 * lines, then close after the last reply is flushed.
+		 */
+		if (c->state == S_CLOSING) {
+			conn_close(c, "connection closed by peer");
+			return;
+		}
+		c->flags |= CONN_EOF;
+		bufferevent_disable(bev, EV_READ);
+		conn_process(c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		conn_close(c, tls_error_string(c));
+		return;
+	}
+}

@@ -1,0 +1,350 @@
+/*
+ * group.c: group commit and delivery.
+ *
+ * Every write made while handling the commands of one loop pass joins one
+ * store transaction (store.c opens it at the first write). Each write is
+ * staged here as an op; the connection that made it holds its later
+ * replies (conn.c) so that replies stay in command order. The commit
+ * event is activated at the first op; libevent 2.1 runs it after every
+ * I/O callback of the pass (ENGINEERING.md), so one fsync covers all the
+ * messages read in that pass. After the commit each op's reply is spliced
+ * into its connection's held replies at the place it was staged, and the
+ * messages are pushed to their recipients. If the commit fails, every op
+ * is answered 451 and nothing of the group is visible.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mychat.h"
+#include "xmalloc.h"
+
+void
+group_init(struct server *srv)
+{
+	struct commit_group	*g = &srv->group;
+
+	g->commit_ev = event_new(srv->base, -1, 0, group_commit_cb, srv);
+	if (g->commit_ev == NULL)
+		fatalx("%s: event_new", __func__);
+	if ((g->receipts = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+}
+
+void
+group_free(struct server *srv)
+{
+	struct commit_group	*g = &srv->group;
+
+	if (g->commit_ev != NULL)
+		event_free(g->commit_ev);
+	if (g->receipts != NULL)
+		evbuffer_free(g->receipts);
+	free(g->ops);
+	free(g->buf);
+	memset(g, 0, sizeof(*g));
+}
+
+int
+group_pending(struct server *srv)
+{
+	return (srv->group.nops > 0);
+}
+
+/* Stage an op for c; its reply will be written at this point. */
+struct group_op *
+group_stage(struct server *srv, struct conn *c, enum op_type type)
+{
+	struct commit_group	*g = &srv->group;
+	struct group_op	*op;
+
+	if (g->nops == g->opsalloc) {
+		g->opsalloc = g->opsalloc == 0 ? 256 : g->opsalloc * 2;
+		g->ops = xreallocarray(g->ops, g->opsalloc, sizeof(*g->ops));
+	}
+	op = &g->ops[g->nops++];
+	memset(op, 0, sizeof(*op));
+	op->type = type;
+	op->conn = c;
+	if (c->nwait == 0) {
+		/* from now on this connection's replies are held */
+		c->held_moved = 0;
+	}
+	op->held_off = c->held == NULL ? 0 : evbuffer_get_length(c->held);
+	c->nwait++;
+	if (g->nops == 1)
+		event_active(g->commit_ev, EV_TIMEOUT, 0);
+	return (op);
+}
+
+/* Keep the push line of a staged message, formatted once for everyone. */
+void
+group_set_line(struct server *srv, struct group_op *op, uint64_t id,
+    const char *from, int64_t time_ms, const char *text, size_t len)
+{
+	struct commit_group	*g = &srv->group;
+	char		 ts[PROTO_TIME_LEN + 1];
+	size_t		 need, n;
+
+	proto_format_time(time_ms, ts);
+	need = 4 + 20 + 1 + PROTO_NAME_MAX + 1 + PROTO_TIME_LEN + 1 + len + 3;
+	if (g->buflen + need > g->bufalloc) {
+		while (g->buflen + need > g->bufalloc)
+			g->bufalloc = g->bufalloc == 0 ? 65536 :
+			    g->bufalloc * 2;
+		g->buf = xreallocarray(g->buf, 1, g->bufalloc);
+	}
+	n = (size_t)snprintf(g->buf + g->buflen, need, "MSG %llu %s %s ",
+	    (unsigned long long)id, from, ts);
+	memcpy(g->buf + g->buflen + n, text, len);
+	n += len;
+	memcpy(g->buf + g->buflen + n, "\r\n", 2);
+	n += 2;
+	op->line_off = g->buflen;
+	op->line_len = n;
+	g->buflen += n;
+}
+
+/* Move c's held replies up to offset off to its output. */
+static void
+group_flush_held(struct conn *c, size_t off)
+{
+	size_t	n;
+
+	if (c->held == NULL || off <= c->held_moved)
+		return;
+	n = off - c->held_moved;
+	if (!(c->flags & CONN_DEAD))
+		evbuffer_remove_buffer(c->held, conn_output(c), n);
+	else
+		evbuffer_drain(c->held, n);
+	c->held_moved = off;
+}
+
+/* Write an op's reply, in place, on its connection. */
+static void
+group_reply(struct group_op *op, int ok)
+{
+	struct conn	*c = op->conn;
+	struct evbuffer	*out;
+
+	group_flush_held(c, op->held_off);
+	if (c->flags & CONN_DEAD)
+		return;
+	out = conn_output(c);
+	if (!ok) {
+		evbuffer_add_printf(out, "%d try again later\r\n", RPL_TRYLATER);
+		return;
+	}
+	switch (op->type) {
+	case OP_MSG:
+		if (op->dup)
+			evbuffer_add_printf(out, "%d %llu already stored\r\n",
+			    RPL_STORED, (unsigned long long)op->id);
+		else
+			evbuffer_add_printf(out, "%d %llu %s\r\n", RPL_STORED,
+			    (unsigned long long)op->id,
+			    op->online ? "delivered" : "queued");
+		break;
+	case OP_REGISTER:
+		evbuffer_add_printf(out, "%d %s registered\r\n", RPL_CREATED,
+		    op->name);
+		break;
+	case OP_LOGIN:
+		evbuffer_add_printf(out, "%d welcome %s, %llu waiting\r\n",
+		    RPL_OK, op->name, (unsigned long long)op->count);
+		break;
+	case OP_ACK:
+		evbuffer_add_printf(out, "%d acked %llu\r\n", RPL_OK,
+		    (unsigned long long)op->id);
+		break;
+	default:
+		fatalx("%s: bad op %d", __func__, (int)op->type);
+	}
+}
+
+/* Push a committed message to every session of its recipient. */
+static void
+group_deliver(struct server *srv, struct group_op *op)
+{
+	struct online	*o;
+	struct conn	*c;
+
+	if ((o = session_find(srv, op->rcpt)) == NULL)
+		return;
+	TAILQ_FOREACH(c, &o->conns, user_entry)
+		session_push_msg(c, op->id, srv->group.buf + op->line_off,
+		    op->line_len);
+}
+
+/* One ACKED push per sender, to all of its sessions. */
+struct receipt_ctx {
+	struct server	*srv;
+	const char	*by;
+	char		 sender[PROTO_NAME_MAX + 1];
+	uint64_t	 max;
+};
+
+static void
+group_receipt_flush(struct receipt_ctx *rc)
+{
+	struct online	*o;
+	struct conn	*c;
+	char		 line[PROTO_NAME_MAX + 48];
+	int		 n;
+
+	if (rc->sender[0] == '\0')
+		return;
+	if ((o = session_find(rc->srv, rc->sender)) != NULL) {
+		n = snprintf(line, sizeof(line), "ACKED %llu %s\r\n",
+		    (unsigned long long)rc->max, rc->by);
+		TAILQ_FOREACH(c, &o->conns, user_entry)
+			if (c->state == S_READY)
+				conn_push(c, line, (size_t)n);
+	}
+	rc->sender[0] = '\0';
+}
+
+/*
+ * Senders are walked in id order; the highest id per sender is what its
+ * receipt says. A sender seen again later gets a second, higher receipt,
+ * which is harmless (receipts are cumulative).
+ */
+static int
+group_receipt_cb(const char *sender, uint64_t id, void *arg)
+{
+	struct receipt_ctx	*rc = arg;
+
+	if (strcmp(sender, rc->sender) != 0) {
+		group_receipt_flush(rc);
+		snprintf(rc->sender, sizeof(rc->sender), "%s", sender);
+	}
+	rc->max = id;
+	return (0);
+}
+
+static void
+group_receipts(struct server *srv, struct group_op *op)
+{
+	struct receipt_ctx	rc;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.srv = srv;
+	rc.by = op->name;
+	/* op->count holds the cursor before this ACK */
+	if (store_inbox_senders(srv->store, op->name, op->count, op->id,
+	    group_receipt_cb, &rc) == -1)
+		log_warnx("%s: receipts for %s not sent", __func__, op->name);
+	group_receipt_flush(&rc);
+}
+
+/* Commit the group, then answer and deliver. */
+void
+group_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct commit_group	*g = &srv->group;
+	struct group_op	*op;
+	struct conn	*c;
+	size_t		 i, nops = g->nops;
+	int		 ok;
+
+	if (nops == 0)
+		return;
+	ok = store_commit(srv->store) == 0;
+	if (!ok)
+		log_warnx("commit of %zu operations failed: answering 451",
+		    nops);
+
+	/* replies first, in each connection's command order */
+	for (i = 0; i < nops; i++) {
+		op = &g->ops[i];
+		c = op->conn;
+		group_reply(op, ok);
+		if (!ok) {
+			/* the login was optimistic: undo it */
+			if ((op->type == OP_REGISTER || op->type == OP_LOGIN) &&
+			    !(c->flags & CONN_DEAD) && c->user != NULL) {
+				session_logout(c);
+				session_set_state(c, S_NEW);
+			}
+			continue;
+		}
+		switch (op->type) {
+		case OP_MSG:
+			if (!op->dup) {
+				srv->stats.msgs_accepted++;
+				log_event("message %llu from %s to %s size %zu",
+				    (unsigned long long)op->id, op->name,
+				    op->rcpt, op->size);
+			}
+			break;
+		case OP_REGISTER:
+			srv->stats.registrations++;
+			log_event("register %s from %s", op->name, c->addr);
+			break;
+		case OP_LOGIN:
+			srv->stats.logins++;
+			log_event("login %s from %s, %llu waiting", op->name,
+			    c->addr, (unsigned long long)op->count);
+			break;
+		case OP_ACK:
+			break;
+		default:
+			fatalx("%s: bad op %d", __func__, (int)op->type);
+		}
+	}
+	/* the rest of the held replies, and release the connections */
+	for (i = 0; i < nops; i++) {
+		c = g->ops[i].conn;
+		if (c->nwait == 0)
+			continue;
+		c->nwait = 0;
+		if (c->held != NULL) {
+			group_flush_held(c, evbuffer_get_length(c->held) +
+			    c->held_moved);
+			c->held_moved = 0;
+		}
+	}
+	/* then pushes: logins pump the log, messages go from memory */
+	if (ok) {
+		for (i = 0; i < nops; i++) {
+			op = &g->ops[i];
+			switch (op->type) {
+			case OP_REGISTER:
+			case OP_LOGIN:
+				if (!(op->conn->flags & CONN_DEAD))
+					session_pump(op->conn);
+				break;
+			case OP_MSG:
+				if (!op->dup)
+					group_deliver(srv, op);
+				break;
+			case OP_ACK:
+				group_receipts(srv, op);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	g->nops = 0;
+	g->buflen = 0;
+	/* connections that waited on this group may go on or go away */
+	for (i = 0; i < nops; i++) {
+		c = g->ops[i].conn;
+		if (c->flags & CONN_DEAD)
+			continue;
+		if (evbuffer_get_length(conn_output(c)) > 0)
+			continue;	/* the write callback takes it on */
+		if (c->flags & CONN_STARTTLS)
+			conn_starttls(c);
+		else if (c->state == S_CLOSING)
+			conn_close(c, "closed");
+	}
+	if (!TAILQ_EMPTY(&srv->dead))
+		conn_reap(srv);
+}

@@ -1,0 +1,250 @@
+/*
+ * mychat.h: the server's shared structures, with prototypes grouped by the
+ * file that defines them (tmux.h, smtpd.h). The wire protocol shared with
+ * the client lives in proto.h; the store's interface in store.h.
+ */
+#ifndef MYCHAT_H
+#define MYCHAT_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "conf.h"
+#include "proto.h"
+#include "store.h"
+
+#define MYCHAT_ADDR_MAX		64	/* numeric address text */
+#define PUMP_BATCH		64	/* messages read from the log per pump */
+#define ONLINE_BUCKETS		4096	/* registry hash buckets */
+#define HOUSEKEEP_SECS		1	/* sweep for login timeouts */
+#define CHECKPOINT_SECS		30	/* store checkpoint interval */
+#define CLOSE_FLUSH_SECS	10	/* max wait to flush a final reply */
+
+struct server;
+struct auth;
+struct auth_job;
+struct online;
+struct tls;
+
+/* Session states; changed only through session_set_state(). */
+enum sess_state {
+	S_NEW = 0,		/* connected, not logged in */
+	S_AUTHING,		/* a REGISTER/LOGIN hash is on a worker */
+	S_READY,		/* logged in */
+	S_CLOSING		/* final reply queued, closing after flush */
+};
+
+/* conn flags */
+#define CONN_DISCARD	0x0001	/* dropping an overlong line up to EOL */
+#define CONN_DEAD	0x0002	/* closed; freed by the reaper */
+#define CONN_OUTFULL	0x0004	/* reading paused: output over the limit */
+#define CONN_TLS	0x0008	/* the connection is encrypted */
+#define CONN_STARTTLS	0x0010	/* upgrade after the 220 is flushed */
+#define CONN_ADMIN	0x0020	/* logged in as an admin account */
+#define CONN_EOF	0x0040	/* the peer shut down its side */
+
+/* One client connection and its protocol session. */
+struct conn {
+	uint64_t		 id;
+	struct server		*srv;
+	struct bufferevent	*bev;
+	int			 fd;
+	int			 flags;
+	enum sess_state		 state;
+	char			 addr[MYCHAT_ADDR_MAX];
+	time_t			 since;		/* connect time */
+
+	/* logged-in identity and chosen peer */
+	struct online		*user;
+	char			 peer[PROTO_NAME_MAX + 1];
+
+	/* delivery: every message <= push_cursor was pushed */
+	uint64_t		 push_cursor;
+	int			 caught_up;	/* pushes come from memory */
+
+	/* replies held while this connection waits on a commit group */
+	struct evbuffer		*held;
+	size_t			 held_moved;
+	unsigned int		 nwait;		/* staged ops in the group */
+
+	struct auth_job		*job;
+	char			 authname[PROTO_NAME_MAX + 1]; /* "": none */
+
+	/* command rate limit: a token bucket */
+	double			 tokens;
+	struct timespec		 tokens_at;
+	unsigned int		 flood_strikes;
+
+	TAILQ_ENTRY(conn)	 entry;		/* server's list */
+	TAILQ_ENTRY(conn)	 user_entry;	/* sessions of one account */
+	TAILQ_ENTRY(conn)	 dead_entry;	/* waiting for the reaper */
+};
+TAILQ_HEAD(conn_list, conn);
+
+/* An account that has at least one session connected. */
+struct online {
+	char			 lname[PROTO_NAME_MAX + 1];
+	char			 name[PROTO_NAME_MAX + 1];
+	struct conn_list	 conns;
+	unsigned int		 nconns;
+	struct online		*next;		/* hash chain */
+};
+
+/* A write staged in the current commit group, answered after commit. */
+enum op_type {
+	OP_MSG,
+	OP_REGISTER,
+	OP_LOGIN,
+	OP_ACK
+};
+
+struct group_op {
+	enum op_type	 type;
+	struct conn	*conn;
+	size_t		 held_off;	/* where its reply goes in conn->held */
+	uint64_t	 id;		/* MSG: message id; ACK: new cursor;
+					   LOGIN: ack cursor */
+	uint64_t	 count;		/* LOGIN: pending; ACK: old cursor */
+	int		 dup;		/* OP_MSG: token seen, nothing stored */
+	int		 online;	/* OP_MSG: recipient had a session */
+	size_t		 line_off;	/* OP_MSG: push line in group->buf */
+	size_t		 line_len;
+	char		 name[PROTO_NAME_MAX + 1];	/* account */
+	char		 rcpt[PROTO_NAME_MAX + 1];	/* OP_MSG recipient */
+	size_t		 size;		/* OP_MSG text size, for the log */
+};
+
+/* The commit group of this loop pass. */
+struct commit_group {
+	struct event	*commit_ev;
+	struct group_op	*ops;
+	size_t		 nops, opsalloc;
+	char		*buf;		/* preformatted push lines */
+	size_t		 buflen, bufalloc;
+	struct evbuffer	*receipts;	/* scratch for ACKED pushes */
+};
+
+/* Counters for STATS. */
+struct server_stats {
+	uint64_t	conns_total;
+	uint64_t	logins;
+	uint64_t	registrations;
+	uint64_t	msgs_accepted;
+	uint64_t	msgs_pushed;
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
+	uint64_t	cmds;
+};
+
+struct listener {
+	struct server		*srv;
+	struct evconnlistener	*lev;
+	int			 tls;
+	char			 addr[MYCHAT_ADDR_MAX + 8];
+	struct listener		*next;
+};
+
+struct server {
+	struct event_base	*base;
+	struct conf		*conf;
+	char			*conf_path;
+	struct store		*store;
+	struct auth		*auth;
+	struct tls		*tls;
+	struct listener		*listeners;
+	struct event		*accept_pause_ev;
+	struct conn_list	 conns;
+	struct conn_list	 dead;
+	unsigned int		 nconns;
+	uint64_t		 next_conn_id;
+	struct online		*online[ONLINE_BUCKETS];
+	unsigned int		 nonline;
+	struct commit_group		 group;
+	struct event		*reap_ev;
+	struct event		*housekeep_ev;
+	struct event		*checkpoint_ev;
+	struct event		*sig_ev[4];
+	char			*linebuf;	/* one command line, max_line + 1 */
+	char			 hostname[256];
+	char			 dummy_hash[160];
+	time_t			 started;
+	int			 shutting_down;
+	struct server_stats	 stats;
+};
+
+/* conn.c */
+struct conn	*conn_new(struct server *, int, const struct sockaddr *, int);
+void		 conn_setup(struct conn *);
+void		 conn_close(struct conn *, const char *);
+void		 conn_close_after(struct conn *);
+void		 conn_reply(struct conn *, int, const char *, ...)
+		     __attribute__((format(printf, 3, 4)));
+void		 conn_reply_more(struct conn *, int, const char *, ...)
+		     __attribute__((format(printf, 3, 4)));
+void		 conn_write(struct conn *, const char *, size_t);
+void		 conn_push(struct conn *, const char *, size_t);
+struct evbuffer	*conn_output(struct conn *);
+int		 conn_output_full(struct conn *);
+void		 conn_resume(struct conn *);
+void		 conn_reap(struct server *);
+void		 conn_reap_cb(evutil_socket_t, short, void *);
+int		 conn_starttls(struct conn *);
+
+/* cmd.c */
+void		 cmd_dispatch(struct conn *, char *, size_t);
+void		 cmd_help(struct conn *);
+
+/* session.c */
+const char	*session_state_name(enum sess_state);
+void		 session_set_state(struct conn *, enum sess_state);
+void		 session_login(struct conn *, const char *);
+void		 session_logout(struct conn *);
+struct online	*session_find(struct server *, const char *);
+void		 session_pump(struct conn *);
+int		 session_push_msg(struct conn *, uint64_t, const char *, size_t);
+void		 session_foreach_online(struct server *,
+		     void (*)(struct online *, void *), void *);
+
+/* group.c */
+void		 group_init(struct server *);
+void		 group_free(struct server *);
+struct group_op	*group_stage(struct server *, struct conn *, enum op_type);
+void		 group_set_line(struct server *, struct group_op *, uint64_t,
+		     const char *, int64_t, const char *, size_t);
+void		 group_commit_cb(evutil_socket_t, short, void *);
+int		 group_pending(struct server *);
+
+/* listener.c */
+int		 listener_add(struct server *, const char *, int, int);
+void		 listener_free_all(struct server *);
+
+/* auth.c */
+typedef void	(*auth_cb)(struct auth_job *, int, void *);
+struct auth	*auth_start(struct event_base *, int);
+void		 auth_stop(struct auth *);
+struct auth_job	*auth_hash(struct auth *, const char *, auth_cb, void *);
+struct auth_job	*auth_verify(struct auth *, const char *, const char *,
+		     auth_cb, void *);
+const char	*auth_job_hash(const struct auth_job *);
+void		 auth_cancel(struct auth_job *);
+int		 auth_make_hash(const char *, char *, size_t);
+
+/* tls.c */
+struct tls	*tls_new(const char *, const char *, char *, size_t);
+void		 tls_free(struct tls *);
+int		 tls_wrap(struct conn *);
+const char	*tls_error_string(struct conn *);
+
+/* mychatd.c */
+void		 server_stop(struct server *);
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * proto.c: the pieces of the wire protocol that the server, the client and
+ * the benchmark share: tokenizing a line, validating names, tokens and
+ * message text, message ids and timestamps. Pure functions, unit-tested in
+ * t/unit/test_proto.c.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "proto.h"
+
+/*
+ * Does the command line hold only bytes a command may hold? NUL and the
+ * ASCII controls are refused, TAB excepted (MSG text may hold it).
+ */
+int
+proto_line_clean(const char *line, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * Split a clean, NUL-terminated line in place into an optional "@tag" and a
+ * verb; the rest of the line after the verb and one space is left verbatim
+ * (MSG wants it as it came). Returns 0 for an empty line, 1 otherwise.
+ */
+int
+proto_parse(char *line, size_t len, struct proto_cmd *cmd)
+{
+	char	*p = line, *end = line + len;
+
+	memset(cmd, 0, sizeof(*cmd));
+	while (p < end && *p == ' ')
+		p++;
+	if (p == end)
+		return (0);
+	if (*p == '@') {
+		cmd->tag = ++p;
+		while (p < end && *p != ' ')
+			p++;
+		if (p < end)
+			*p++ = '\0';
+		while (p < end && *p == ' ')
+			p++;
+	}
+	cmd->verb = p;
+	while (p < end && *p != ' ')
+		p++;
+	if (p < end)
+		*p++ = '\0';
+	cmd->rest = p;
+	cmd->restlen = (size_t)(end - p);
+	return (1);
+}
+
+/*
+ * Split the rest of a parsed line in place into space-separated arguments.
+ * Returns -1 when there are more than PROTO_MAX_ARGS.
+ */
+int
+proto_split(struct proto_cmd *cmd)
+{
+	char	*p = (char *)cmd->rest, *end = p + cmd->restlen;
+
+	cmd->argc = 0;
+	while (p < end) {
+		while (p < end && *p == ' ')
+			*p++ = '\0';
+		if (p == end)
+			break;
+		if (cmd->argc == PROTO_MAX_ARGS)
+			return (-1);
+		cmd->argv[cmd->argc++] = p;
+		while (p < end && *p != ' ')
+			p++;
+	}
+	return (0);
+}
+
+/* A name is 1-32 characters of [A-Za-z0-9_.-]. */
+int
+proto_valid_name(const char *s)
+{
+	size_t	n = 0;
+
+	for (; *s != '\0' && *s != ' '; s++, n++) {
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' &&
+		    *s != '-')
+			return (0);
+		if ((unsigned char)*s > 0x7f)
+			return (0);
+	}
+	return (n >= 1 && n <= PROTO_NAME_MAX);
+}
+
+/* A retry token is 1-64 characters of [A-Za-z0-9._:-]. */
+int
+proto_valid_token(const char *s)
+{
+	size_t	n = 0;
+
+	for (; *s != '\0' && *s != ' '; s++, n++) {
+		unsigned char c = (unsigned char)*s;
+		if (c > 0x7f || (!isalnum(c) && c != '_' && c != '.' &&
+		    c != ':' && c != '-'))
+			return (0);
+	}
+	return (n >= 1 && n <= PROTO_TOKEN_MAX);
+}
+
+/*
+ * Message text: well-formed UTF-8 (no overlong forms, no surrogates, at
+ * most U+10FFFF) without ASCII control characters other than TAB.
+ */
+int
+proto_valid_text(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	const unsigned char	*end = p + len;
+	uint32_t		 cp;
+	int			 n, i;
+
+	while (p < end) {
+		unsigned char c = *p;
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return (0);
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else
+			return (0);
+		if (end - p <= n)
+			return (0);
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return (0);
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return (0);
+		p += n + 1;
+	}
+	return (1);
+}
+
+/* Parse a decimal message id (1 to 2^63-1); stops at a space or NUL. */
+int
+proto_parse_id(const char *s, uint64_t *id)
+{
+	uint64_t	v = 0;
+	int		n = 0;
+
+	for (; *s >= '0' && *s <= '9'; s++, n++) {
+		if (v > (UINT64_C(0x7fffffffffffffff) - (uint64_t)(*s - '0')) / 10)
+			return (-1);
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (n == 0 || (*s != '\0' && *s != ' '))
+		return (-1);
+	*id = v;
+	return (0);
+}
+
+/* Parse a count from 1 to max; stops at a space or NUL. */
+int
+proto_parse_count(const char *s, unsigned int max, unsigned int *out)
+{
+	uint64_t	v;
+
+	if (proto_parse_id(s, &v) == -1 || v == 0 || v > max)
+		return (-1);
+	*out = (unsigned int)v;
+	return (0);
+}
+
+/* Lower-case a name into dst (size bytes, always NUL-terminated). */
+void
+proto_lower(char *dst, const char *src, size_t size)
+{
+	size_t	i;
+
+	for (i = 0; i + 1 < size && src[i] != '\0' && src[i] != ' '; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	dst[i] = '\0';
+}
+
+/* Milliseconds since the epoch, UTC. */
+int64_t
+proto_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Format milliseconds as ISO 8601 UTC; buf holds PROTO_TIME_LEN + 1. */
+void
+proto_format_time(int64_t ms, char *buf)
+{
+	time_t		t = (time_t)(ms / 1000);
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	/* strftime cannot do milliseconds; every field is range-bounded */
+	strftime(buf, PROTO_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + 19, PROTO_TIME_LEN + 1 - 19, ".%03dZ",
+	    (int)((ms % 1000 + 1000) % 1000));
+}
+
+/*
+ * Read the code of a reply line: "NNN text" or "NNN-text". Returns 1 for
+ * the last line of a reply, 0 for a continuation line, -1 when the line is
+ * not a reply (a push, or garbage).
+ */
+int
+proto_reply_code(const char *line, size_t len, int *code)
+{
+	if (len < 3 || !isdigit((unsigned char)line[0]) ||
+	    !isdigit((unsigned char)line[1]) || !isdigit((unsigned char)line[2]))
+		return (-1);
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return (-1);
+	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	return (len > 3 && line[3] == '-' ? 0 : 1);
+}

@@ -1,0 +1,137 @@
+/*
+ * tls.c: TLS through libevent's OpenSSL bufferevents: the server context
+ * (TLS 1.2 minimum), implicit TLS on accept, and the STARTTLS upgrade of
+ * a plain connection (RFC 3207 style).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <event2/bufferevent_ssl.h>
+
+#include "log.h"
+#include "mychat.h"
+#include "xmalloc.h"
+
+struct tls {
+	SSL_CTX	*ctx;
+};
+
+/* A server context from PEM files; NULL with err filled on failure. */
+struct tls *
+tls_new(const char *cert, const char *key, char *err, size_t errlen)
+{
+	struct tls	*t;
+	SSL_CTX		*ctx;
+	unsigned long	 e;
+
+	if (cert == NULL || key == NULL) {
+		snprintf(err, errlen, "TLS needs both a certificate and a key");
+		return (NULL);
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto sslerr;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		e = ERR_get_error();
+		snprintf(err, errlen, "%s: %s", cert, ERR_reason_error_string(e));
+		SSL_CTX_free(ctx);
+		return (NULL);
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		e = ERR_get_error();
+		snprintf(err, errlen, "%s: %s", key, ERR_reason_error_string(e));
+		SSL_CTX_free(ctx);
+		return (NULL);
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->ctx = ctx;
+	return (t);
+sslerr:
+	snprintf(err, errlen, "SSL_CTX_new: %s",
+	    ERR_reason_error_string(ERR_get_error()));
+	return (NULL);
+}
+
+/* Connections keep their SSL (which holds a reference to the context). */
+void
+tls_free(struct tls *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	free(t);
+}
+
+/* Implicit TLS: the accepted socket speaks TLS from its first byte. */
+int
+tls_wrap(struct conn *c)
+{
+	SSL	*ssl;
+
+	if ((ssl = SSL_new(c->srv->tls->ctx)) == NULL)
+		return (-1);
+	c->bev = bufferevent_openssl_socket_new(c->srv->base, c->fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		return (-1);
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	c->flags |= CONN_TLS;
+	return (0);
+}
+
+/*
+ * STARTTLS, once the 220 is flushed: a TLS filter over the plain
+ * bufferevent. The session starts again from scratch (RFC 3207: the
+ * client must forget what it learnt in clear, so the server does too).
+ */
+int
+conn_starttls(struct conn *c)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	c->flags &= ~CONN_STARTTLS;
+	if (c->srv->tls == NULL || (ssl = SSL_new(c->srv->tls->ctx)) == NULL) {
+		conn_close(c, "STARTTLS: no TLS context");
+		return (-1);
+	}
+	bev = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		conn_close(c, "STARTTLS: filter failed");
+		return (-1);
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	c->bev = bev;
+	c->flags |= CONN_TLS;
+	session_logout(c);
+	session_set_state(c, S_NEW);
+	c->peer[0] = '\0';
+	conn_setup(c);
+	return (0);
+}
+
+/* Why a connection failed: the TLS error if there is one. */
+const char *
+tls_error_string(struct conn *c)
+{
+	static char	buf[256];
+	unsigned long	e;
+
+	if ((c->flags & CONN_TLS) && c->bev != NULL &&
+	    (e = bufferevent_get_openssl_error(c->bev)) != 0) {
+		snprintf(buf, sizeof(buf), "TLS error: %s",
+		    ERR_reason_error_string(e));
+		return (buf);
+	}
+	return ("connection error");
+}
