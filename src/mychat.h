@@ -244,6 +244,10 @@ void		 tls_free(struct tls *);
 int		 tls_wrap(struct conn *);
 const char	*tls_error_string(struct conn *);
 
+/* server.c */
+int		 server_open(struct server *, char *, size_t);
+void		 server_close(struct server *);
+
 /* mychatd.c */
 void		 server_stop(struct server *);
 

@@ -284,17 +284,6 @@ checkpoint_cb(evutil_socket_t fd, short what, void *arg)
 		store_checkpoint(srv->store);
 }
 
-/* After the reaper: end the loop once everyone is gone at shutdown. */
-static void
-reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server	*srv = arg;
-
-	conn_reap(srv);
-	if (srv->shutting_down && srv->nconns == 0 && !group_pending(srv))
-		event_base_loopbreak(srv->base);
-}
-
 static void
 drop_privileges(const char *user)
 {
@@ -396,7 +385,6 @@ main(int argc, char *argv[])
 	struct cmdline	 cl;
 	struct sigctx	 sc;
 	struct timeval	 tv;
-	struct conn	*c;
 	char		 err[512], *pidpath = NULL, *end;
 	const char	*addrs[] = { "0.0.0.0", "::" };
 	int		 ch, foreground = 0, i, nok = 0, notify = -1, lockfd;
@@ -493,8 +481,6 @@ main(int argc, char *argv[])
 
 	if ((srv.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	TAILQ_INIT(&srv.conns);
-	TAILQ_INIT(&srv.dead);
 	for (i = 0; i < (cf->nlisten > 0 ? cf->nlisten : 2); i++) {
 		const char *a = cf->nlisten > 0 ? cf->listen[i] : addrs[i];
 		if (listener_add(&srv, a, cf->port, 0) == 0)
@@ -535,22 +521,12 @@ main(int argc, char *argv[])
 		fclose(fp);
 	}
 
-	if (store_open(&srv.store, cf->dbdir, cf->durability == DURABLE_NOSYNC ?
-	    STORE_NOSYNC : 0, err, sizeof(err)) == -1) {
+	if (server_open(&srv, err, sizeof(err)) == -1) {
 		tell_parent(notify, err);
 		if (pidpath != NULL)
 			unlink(pidpath);
-		fatalx("database: %s", err);
+		fatalx("%s", err);
 	}
-	if (auth_make_hash("mychat-dummy-password", srv.dummy_hash,
-	    sizeof(srv.dummy_hash)) == -1)
-		fatalx("cannot compute a yescrypt hash: is libxcrypt working?");
-	srv.auth = auth_start(srv.base, cf->hash_threads);
-	srv.linebuf = xmalloc(cf->max_line + 2);
-	gethostname(srv.hostname, sizeof(srv.hostname) - 1);
-	srv.started = time(NULL);
-	group_init(&srv);
-	srv.reap_ev = event_new(srv.base, -1, 0, reap_cb, &srv);
 	srv.housekeep_ev = event_new(srv.base, -1, EV_PERSIST, housekeep_cb,
 	    &srv);
 	srv.checkpoint_ev = event_new(srv.base, -1, EV_PERSIST, checkpoint_cb,
@@ -577,25 +553,12 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(srv.base);
 
-	/* the end: whatever is staged is committed, then everything closes */
-	if (group_pending(&srv))
-		group_commit_cb(-1, 0, &srv);
-	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
-		conn_close(c, "shutdown");
-	conn_reap(&srv);
-	listener_free_all(&srv);
-	auth_stop(srv.auth);
-	store_checkpoint(srv.store);
-	store_close(srv.store);
-	group_free(&srv);
 	for (i = 0; i < 3; i++)
 		event_free(srv.sig_ev[i]);
-	event_free(srv.reap_ev);
 	event_free(srv.housekeep_ev);
 	event_free(srv.checkpoint_ev);
-	tls_free(srv.tls);
+	server_close(&srv);
 	event_base_free(srv.base);
-	free(srv.linebuf);
 	if (pidpath != NULL) {
 		unlink(pidpath);
 		free(pidpath);

@@ -1,8 +1,15 @@
-# The server.
+# The server. Everything but main() is in libmychatd.a, so that the fuzz
+# harness can drive the real command path without listening sockets.
+noinst_LIBRARIES += src/libmychatd.a
+src_libmychatd_a_SOURCES = src/mychat.h \
+	src/server.c src/listener.c src/conn.c src/cmd.c src/session.c \
+	src/group.c src/auth.c src/tls.c src/conf.c src/conf.h
+src_libmychatd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
+	$(LIBEVENT_OPENSSL_CFLAGS) $(LIBCRYPT_CFLAGS)
+MYCHATD_LIBS = src/libmychatd.a $(STORE_LIBS) src/libmychat.a \
+	$(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(LIBCRYPT_LIBS) -lpthread
+
 sbin_PROGRAMS += src/mychatd
-src_mychatd_SOURCES = src/mychatd.c src/mychat.h \
-	src/listener.c src/conn.c src/cmd.c src/session.c src/group.c \
-	src/auth.c src/tls.c src/conf.c src/conf.h
-src_mychatd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(LIBCRYPT_CFLAGS)
-src_mychatd_LDADD = $(STORE_LIBS) src/libmychat.a $(LIBEVENT_OPENSSL_LIBS) \
-	$(LIBEVENT_LIBS) $(LIBCRYPT_LIBS) -lpthread
+src_mychatd_SOURCES = src/mychatd.c
+src_mychatd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
+src_mychatd_LDADD = $(MYCHATD_LIBS)
