@@ -62,7 +62,7 @@ static const struct conf_key conf_keys[] = {
 	{ "require-tls", CT_BOOL, 0, 0, 1, OFF(require_tls) },
 	{ "database", CT_STRING, 0, 0, 0, OFF(dbdir) },
 	{ "durability", CT_DURABILITY, 0, 0, 0, 0 },
-	{ "max-line", CT_SIZE, 0, 512, 64LL << 20, OFF(max_line) },
+	{ "max-line", CT_SIZE, 0, 64, 64LL << 20, OFF(max_line) },
 	{ "output-limit", CT_SIZE, 0, 4096, 1LL << 30, OFF(out_limit) },
 	{ "idle-timeout", CT_INT, 0, 0, 31536000, OFF(idle_timeout) },
 	{ "login-timeout", CT_INT, 0, 0, 31536000, OFF(login_timeout) },

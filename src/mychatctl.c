@@ -21,8 +21,8 @@
 
 #include <crypt.h>
 
-/* <unistd.h>'s access(2) mode R_OK clashes with proto.h's reply R_OK. */
-#undef R_OK
+/* <unistd.h>'s access(2) mode RPL_OK clashes with proto.h's reply RPL_OK. */
+#undef RPL_OK
 
 #include "conf.h"
 #include "log.h"

@@ -215,8 +215,8 @@ test_errors(void)
 	load_fails("port 0\n", 1, "port: 0 out of range (1-65535)");
 	load_fails("port 99999999999999999999999\n", 1,
 	    "port: 99999999999999999999999 out of range (1-65535)");
-	load_fails("max-line 10\n", 1,
-	    "max-line: 10 out of range (512-67108864)");
+	load_fails("max-line 63\n", 1,
+	    "max-line: 63 out of range (64-67108864)");
 	load_fails("max-line 4G\n", 1,
 	    "max-line: bad number \"4G\" (bytes, optional K or M suffix)");
 	load_fails("max-line K\n", 1,
