@@ -340,6 +340,11 @@ cmd_register(struct conn *c, struct proto_cmd *cmd)
 		conn_reply(c, RPL_CONFLICT, "%s is taken", u.name);
 		return;
 	}
+	if (!limit_register(c->srv, c->addr)) {
+		conn_reply(c, RPL_SLOWDOWN, "too many registrations from your "
+		    "address, try again later");
+		return;
+	}
 	snprintf(c->authname, sizeof(c->authname), "%s", name);
 	session_set_state(c, S_AUTHING);
 	c->job = auth_hash(c->srv->auth, cmd->argv[1], cmd_register_done, c);
@@ -357,15 +362,17 @@ cmd_login_done(struct auth_job *job, int result, void *arg)
 
 	c->job = NULL;
 	session_set_state(c, S_NEW);
-	if (result != 1 || c->authname[0] == '\0' ||
+	if (result != 1 || !c->auth_known ||
 	    store_user_get(srv->store, c->authname, &u) != 1) {
 		if (result == -1)
 			log_warnx("%s: password check failed", __func__);
-		log_event("failed login for %s from %s",
-		    c->authname[0] != '\0' ? c->authname : "(unknown)", c->addr);
+		log_event("failed login for %s%s from %s", c->authname,
+		    c->auth_known ? "" : " (no such account)", c->addr);
+		limit_login_failed(srv, c->addr, c->authname);
 		conn_reply(c, RPL_AUTH, "bad name or password");
 		goto out;
 	}
+	limit_login_ok(srv, c->addr, c->authname);
 	if (store_ack_get(srv->store, u.name, &cursor) == -1 ||
 	    store_pending_count(srv->store, u.name, cursor, &pending) == -1) {
 		conn_reply(c, RPL_TRYLATER, "try again later");
@@ -396,8 +403,17 @@ cmd_login(struct conn *c, struct proto_cmd *cmd)
 
 	if (!cmd_auth_precheck(c))
 		return;
+	char			 lname[PROTO_NAME_MAX + 1];
+	int			 wait;
+
 	if (strlen(cmd->argv[1]) > PROTO_PASS_MAX) {
 		conn_reply(c, RPL_AUTH, "bad name or password");
+		return;
+	}
+	proto_lower(lname, cmd->argv[0], sizeof(lname));
+	if ((wait = limit_login_check(c->srv, c->addr, lname)) > 0) {
+		conn_reply(c, RPL_SLOWDOWN, "too many failed logins, try again "
+		    "in %d s", wait);
 		return;
 	}
 	if (proto_valid_name(cmd->argv[0]) &&
@@ -409,13 +425,9 @@ cmd_login(struct conn *c, struct proto_cmd *cmd)
 	 * An unknown name is checked against a dummy hash, so the reply
 	 * takes as long as for a known name with a wrong password.
 	 */
-	if (ret == 1) {
-		snprintf(c->authname, sizeof(c->authname), "%s", u.name);
-		stored = u.hash;
-	} else {
-		c->authname[0] = '\0';
-		stored = c->srv->dummy_hash;
-	}
+	snprintf(c->authname, sizeof(c->authname), "%s", lname);
+	c->auth_known = ret == 1;
+	stored = ret == 1 ? u.hash : c->srv->dummy_hash;
 	session_set_state(c, S_AUTHING);
 	c->job = auth_verify(c->srv->auth, cmd->argv[1], stored,
 	    cmd_login_done, c);
@@ -453,8 +465,9 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 {
 	struct server	*srv = c->srv;
 	struct group_op	*op;
+	char		 lpeer[PROTO_NAME_MAX + 1];
 	int64_t		 now;
-	uint64_t	 id = 0;
+	uint64_t	 id = 0, pending;
 	int		 ret;
 
 	if (c->peer[0] == '\0') {
@@ -471,9 +484,23 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 		    "text must be UTF-8 without control characters");
 		return;
 	}
+	proto_lower(lpeer, c->peer, sizeof(lpeer));
+	if (srv->conf->max_pending > 0) {
+		if (limit_pending_get(srv, lpeer, &pending) == -1) {
+			conn_reply(c, RPL_TRYLATER, "try again later");
+			return;
+		}
+		if (pending >= (uint64_t)srv->conf->max_pending) {
+			conn_reply(c, RPL_FULL, "%s has too many pending messages",
+			    c->peer);
+			return;
+		}
+	}
 	now = proto_now_ms();
 	ret = store_msg_add(srv->store, c->user->name, c->peer, now, cmd->rest,
 	    cmd->restlen, cmd->tag, &id);
+	if (ret == 1)
+		limit_pending_add(srv, lpeer, 1);
 	/* on -1 the group is failed: the op is answered 451 at commit */
 	op = group_stage(srv, c, OP_MSG);
 	op->id = id;
@@ -678,6 +705,8 @@ cmd_stats(struct conn *c, struct proto_cmd *cmd)
 	    (unsigned long long)store_last_id(srv->store));
 	conn_reply_more(c, RPL_OK, "bytes_in %llu",
 	    (unsigned long long)s->bytes_in);
+	conn_reply_more(c, RPL_OK, "bytes_out %llu",
+	    (unsigned long long)s->bytes_out);
 	conn_reply_more(c, RPL_OK, "commit_groups %llu",
 	    (unsigned long long)ss.commits);
 	conn_reply_more(c, RPL_OK, "commit_groups_failed %llu",

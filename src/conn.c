@@ -32,6 +32,16 @@ static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_process(struct conn *);
 
+/* Count what leaves the output buffer for the socket (STATS bytes_out). */
+void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn	*c = arg;
+
+	c->srv->stats.bytes_out += info->n_deleted;
+}
+
 /* Set the callbacks, watermarks and timeouts of a connection's bufferevent. */
 void
 conn_setup(struct conn *c)
@@ -39,6 +49,7 @@ conn_setup(struct conn *c)
 	struct conf	*cf = c->srv->conf;
 	struct timeval	 tv;
 
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	/* read at most a line and some more before we parse */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, cf->max_line + 16384);

@@ -186,6 +186,7 @@ struct receipt_ctx {
 	const char	*by;
 	char		 sender[PROTO_NAME_MAX + 1];
 	uint64_t	 max;
+	uint64_t	 acked;		/* messages this ACK covered */
 };
 
 static void
@@ -223,6 +224,7 @@ group_receipt_cb(const char *sender, uint64_t id, void *arg)
 		snprintf(rc->sender, sizeof(rc->sender), "%s", sender);
 	}
 	rc->max = id;
+	rc->acked++;
 	return (0);
 }
 
@@ -230,6 +232,7 @@ static void
 group_receipts(struct server *srv, struct group_op *op)
 {
 	struct receipt_ctx	rc;
+	char			lname[PROTO_NAME_MAX + 1];
 
 	memset(&rc, 0, sizeof(rc));
 	rc.srv = srv;
@@ -239,6 +242,8 @@ group_receipts(struct server *srv, struct group_op *op)
 	    group_receipt_cb, &rc) == -1)
 		log_warnx("%s: receipts for %s not sent", __func__, op->name);
 	group_receipt_flush(&rc);
+	proto_lower(lname, op->name, sizeof(lname));
+	limit_pending_add(srv, lname, -(int64_t)rc.acked);
 }
 
 /* Commit the group, then answer and deliver. */
@@ -255,9 +260,11 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 	if (nops == 0)
 		return;
 	ok = store_commit(srv->store) == 0;
-	if (!ok)
+	if (!ok) {
 		log_warnx("commit of %zu operations failed: answering 451",
 		    nops);
+		limit_pending_reset(srv);
+	}
 
 	/* replies first, in each connection's command order */
 	for (i = 0; i < nops; i++) {

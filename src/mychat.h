@@ -78,6 +78,7 @@ struct conn {
 
 	struct auth_job		*job;
 	char			 authname[PROTO_NAME_MAX + 1]; /* "": none */
+	int			 auth_known;	/* authname is an account */
 
 	/* command rate limit: a token bucket */
 	double			 tokens;
@@ -160,6 +161,7 @@ struct server {
 	struct store		*store;
 	struct auth		*auth;
 	struct tls		*tls;
+	struct limits		*limits;
 	struct listener		*listeners;
 	struct event		*accept_pause_ev;
 	struct conn_list	 conns;
@@ -184,6 +186,8 @@ struct server {
 /* conn.c */
 struct conn	*conn_new(struct server *, int, const struct sockaddr *, int);
 void		 conn_setup(struct conn *);
+void		 conn_out_cb(struct evbuffer *, const struct evbuffer_cb_info *,
+		     void *);
 void		 conn_close(struct conn *, const char *);
 void		 conn_close_after(struct conn *);
 void		 conn_reply(struct conn *, int, const char *, ...)
@@ -222,6 +226,18 @@ void		 group_set_line(struct server *, struct group_op *, uint64_t,
 		     const char *, int64_t, const char *, size_t);
 void		 group_commit_cb(evutil_socket_t, short, void *);
 int		 group_pending(struct server *);
+
+/* limit.c */
+struct limits	*limit_new(void);
+void		 limit_free(struct limits *);
+void		 limit_sweep(struct limits *);
+int		 limit_login_check(struct server *, const char *, const char *);
+void		 limit_login_failed(struct server *, const char *, const char *);
+void		 limit_login_ok(struct server *, const char *, const char *);
+int		 limit_register(struct server *, const char *);
+int		 limit_pending_get(struct server *, const char *, uint64_t *);
+void		 limit_pending_add(struct server *, const char *, int64_t);
+void		 limit_pending_reset(struct server *);
 
 /* listener.c */
 int		 listener_add(struct server *, const char *, int, int);

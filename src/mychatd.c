@@ -252,7 +252,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/* Once a second: close sessions that did not log in in time. */
+/* Once a second: close sessions that did not log in in time, sweep limits. */
 static void
 housekeep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -263,6 +263,7 @@ housekeep_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (srv->shutting_down && srv->nconns == 0)
 		event_base_loopbreak(srv->base);
+	limit_sweep(srv->limits);
 	if (lt <= 0)
 		return;
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {

@@ -52,6 +52,7 @@ server_open(struct server *srv, char *err, size_t errlen)
 		return (-1);
 	}
 	srv->auth = auth_start(srv->base, cf->hash_threads);
+	srv->limits = limit_new();
 	srv->linebuf = xmalloc(cf->max_line + 2);
 	if (gethostname(srv->hostname, sizeof(srv->hostname) - 1) == -1)
 		snprintf(srv->hostname, sizeof(srv->hostname), "localhost");
@@ -84,6 +85,8 @@ server_close(struct server *srv)
 	store_close(srv->store);
 	srv->store = NULL;
 	group_free(srv);
+	limit_free(srv->limits);
+	srv->limits = NULL;
 	event_free(srv->reap_ev);
 	srv->reap_ev = NULL;
 	tls_free(srv->tls);

@@ -111,6 +111,8 @@ conn_starttls(struct conn *c)
 		return (-1);
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	/* the plain layer now carries TLS records: count only the clear text */
+	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	c->bev = bev;
 	c->flags |= CONN_TLS;
 	session_logout(c);
