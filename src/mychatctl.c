@@ -6,7 +6,10 @@
  */
 #include "config.h"
 
+#include <sys/types.h>
 #include <sys/stat.h>
+
+#include <grp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -534,6 +537,28 @@ ctl_backup(struct store *st, const char *dbdir, int argc, char **argv)
 	return (EXIT_OK);
 }
 
+/*
+ * Run as root on a database that belongs to the server's user, become
+ * that user: Berkeley DB creates log files and regions in the directory as
+ * it goes, and a file owned by root there would stop the server.
+ */
+static int
+ctl_become_owner(const char *dbdir)
+{
+	struct stat	sb;
+
+	if (geteuid() != 0 || stat(dbdir, &sb) == -1 || sb.st_uid == 0)
+		return (0);
+	if (setgroups(0, NULL) == -1 || setgid(sb.st_gid) == -1 ||
+	    setuid(sb.st_uid) == -1) {
+		fprintf(stderr, "%s: cannot become uid %lu, the owner of %s: "
+		    "%s\n", ctl_progname, (unsigned long)sb.st_uid, dbdir,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -603,6 +628,10 @@ main(int argc, char *argv[])
 	if (!cmd->creates && stat(err, &sb) == -1) {
 		fprintf(stderr, "%s: %s: no mychat database here (%s)\n",
 		    ctl_progname, dbdir, strerror(errno));
+		conf_free(&conf);
+		return (EXIT_FAIL);
+	}
+	if (ctl_become_owner(dbdir) == -1) {
 		conf_free(&conf);
 		return (EXIT_FAIL);
 	}

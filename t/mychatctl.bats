@@ -376,3 +376,28 @@ load_loop() {
 	assert_success
 	assert_output --partial ": ok: 2 users, $n messages"
 }
+
+@test "mychatctl: run as root on the server user's database, files stay its" {
+	local d
+
+	[[ $EUID -eq 0 ]] || skip "needs root"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	# Not under the bats temporary directory: nobody cannot enter that.
+	d=$(mktemp -d /tmp/mychatctl-owner.XXXXXX)
+	chmod 755 "$d"
+	CTL_DIR=$d/db
+	ctl_pw pw useradd xena
+	assert_success
+	chown -R nobody: "$d/db"
+	# Recovery (after a crash of the server) rebuilds the regions: so does
+	# an open without them.
+	rm -f "$d"/db/__db.0*
+	ctl_pw pw useradd yuri
+	assert_success
+	ctl users
+	assert_success
+	assert_line --regexp '^yuri '
+	run find "$d/db" ! -user nobody
+	rm -rf "$d"
+	assert_output ""
+}
