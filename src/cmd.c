@@ -287,6 +287,8 @@ cmd_register_done(struct auth_job *job, int result, void *arg)
 	int			 ret;
 
 	c->job = NULL;
+	if (c->state == S_CLOSING)
+		return;		/* shutdown or timeout: the 421 is on its way */
 	session_set_state(c, S_NEW);
 	if (result != 1) {
 		log_warnx("%s: hashing failed", __func__);
@@ -361,6 +363,8 @@ cmd_login_done(struct auth_job *job, int result, void *arg)
 	uint64_t		 cursor, pending;
 
 	c->job = NULL;
+	if (c->state == S_CLOSING)
+		return;		/* shutdown or timeout: the 421 is on its way */
 	session_set_state(c, S_NEW);
 	if (result != 1 || !c->auth_known ||
 	    store_user_get(srv->store, c->authname, &u) != 1) {
