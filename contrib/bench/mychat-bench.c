@@ -64,8 +64,8 @@
 #define BENCH_DRAIN_NS		(10 * NS_PER_S)	/* wait for in-flight messages */
 #define BENCH_CHECK_NS		(10 * NS_PER_S)	/* wait for liveness PINGs */
 #define BENCH_RETRY_NS		(100 * NS_PER_MS) /* after a 429 */
-#define BENCH_LOGIN_NS		(25 * NS_PER_MS) /* time budget per login */
-#define BENCH_IRC_LOGIN_NS	(5 * NS_PER_MS)	/* same, IRC registration */
+#define BENCH_LOGIN_NS		(100 * NS_PER_MS) /* time budget per login */
+#define BENCH_IRC_LOGIN_NS	(10 * NS_PER_MS) /* same, IRC registration */
 #define BENCH_IRC_TEXT_MAX	400		/* IRC lines are 512 bytes */
 #define BENCH_TEXT_MAX		60000
 #define BENCH_MAX_EVENTS	1024
@@ -1571,8 +1571,8 @@ usage(int status)
 "  --run ID               account/nick prefix b<ID> (the process id)\n"
 "  --password PW          mychat account password (bench-pass)\n"
 "  --cpu N                pin this process to CPU N\n"
-"  --timeout S            hard stop (duration + 30 s + 25 ms per mychat\n"
-"                         login or 5 ms per IRC registration)\n"
+"  --timeout S            hard stop (duration + 30 s + 100 ms per mychat\n"
+"                         login or 10 ms per IRC registration)\n"
 "  -v, --verbose\n");
 	exit(status);
 }
