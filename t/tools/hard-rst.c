@@ -1,0 +1,170 @@
+/*
+ * hard-rst.c: misbehaving clients for t/hardening.bats.
+ *
+ *	hard-rst rst PORT TEXT
+ * connects to 127.0.0.1:PORT, reads the greeting, sends TEXT (no line
+ * end: a command cut in the middle) and closes with SO_LINGER 0, so the
+ * kernel sends a TCP RST instead of a FIN.
+ *
+ *	hard-rst noread PORT
+ * connects and never reads: it writes "HELP\r\n" (each answered with a
+ * long reply) until the socket has not accepted a byte for 2 s, i.e. the
+ * server stopped reading, then prints "blocked after N bytes" and sleeps
+ * until killed.
+ *
+ *	hard-rst trickle PORT TEXT
+ * sends TEXT one byte per second, reading what the server sends
+ * meanwhile, until the server closes; prints every line received and then
+ * "closed after N bytes sent". Exit 1 if TEXT was sent in full first.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "hard-rst: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int
+rst_connect(int port)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		die("socket");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		die("connect");
+	return (fd);
+}
+
+/* Read up to a newline (the greeting). */
+static void
+rst_greeting(int fd)
+{
+	char	ch;
+
+	for (;;) {
+		if (read(fd, &ch, 1) != 1)
+			die("reading the greeting");
+		if (ch == '\n')
+			return;
+	}
+}
+
+static int
+rst_rst(int port, const char *text)
+{
+	struct linger	lg = { 1, 0 };
+	int		fd = rst_connect(port);
+
+	rst_greeting(fd);
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		die("write");
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == -1)
+		die("SO_LINGER");
+	close(fd);	/* RST */
+	printf("reset after %zu bytes\n", strlen(text));
+	return (0);
+}
+
+static int
+rst_noread(int port)
+{
+	static const char	help[] = "HELP\r\n";
+	struct pollfd		pfd;
+	size_t			sent = 0;
+	ssize_t			n;
+	int			fd = rst_connect(port);
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 2000) == 0)
+			break;		/* 2 s without room: not reading */
+		n = write(fd, help, sizeof(help) - 1);
+		if (n == -1 && errno != EAGAIN)
+			die("write");
+		if (n > 0)
+			sent += (size_t)n;
+	}
+	printf("blocked after %zu bytes\n", sent);
+	fflush(stdout);
+	for (;;)
+		pause();
+	return (0);
+}
+
+static int
+rst_trickle(int port, const char *text)
+{
+	struct pollfd	pfd;
+	struct timespec	next, now;
+	char		buf[4096];
+	size_t		sent = 0, len = strlen(text);
+	ssize_t		n;
+	int		fd = rst_connect(port), ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (int)((next.tv_sec - now.tv_sec) * 1000 +
+		    (next.tv_nsec - now.tv_nsec) / 1000000);
+		if (ms <= 0) {
+			if (sent == len) {
+				printf("sent everything, still open\n");
+				return (1);
+			}
+			if (write(fd, text + sent, 1) == 1)
+				sent++;
+			next.tv_sec += 1;
+			continue;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, ms) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		fwrite(buf, 1, (size_t)n, stdout);
+		fflush(stdout);
+	}
+	printf("closed after %zu bytes sent\n", sent);
+	return (0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 4 && strcmp(argv[1], "rst") == 0)
+		return (rst_rst(atoi(argv[2]), argv[3]));
+	if (argc == 3 && strcmp(argv[1], "noread") == 0)
+		return (rst_noread(atoi(argv[2])));
+	if (argc == 4 && strcmp(argv[1], "trickle") == 0)
+		return (rst_trickle(atoi(argv[2]), argv[3]));
+	fprintf(stderr, "usage: hard-rst rst|trickle PORT TEXT\n"
+	    "       hard-rst noread PORT\n");
+	return (2);
+}
