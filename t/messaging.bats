@@ -655,6 +655,8 @@ time_is_now() {
 @test "retry token: the same @token gives the original id, 'already stored', one copy" {
 	local alice bob id
 
+	# Its own server: a crash here must not take the other tests along.
+	start_server
 	alice=$(uniq_name a)
 	bob=$(uniq_name b)
 	register_on a "$alice" pw

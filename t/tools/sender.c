@@ -17,10 +17,17 @@
  * Exit: 0 every message got a 250; 2 the connection dropped first;
  * 1 any other reply to a MSG (a refusal) or an error.
  *
+ * History mode (-H PEER):
+ *	sender -H PEER -p PORT -u NAME -w PASS [-o FILE]
+ * logs in and pages "HISTORY PEER 500 [before-id]" back to the start,
+ * writing the whole conversation oldest first to FILE (or stdout), one
+ * "<id> <from> <to> <time> <text>" line per message.
+ *
  * Receive mode (-r):
  *	sender -r -p PORT -u NAME -w PASS -n N [-R READYFILE] [-S] [-a]
  *	    [-o IDFILE] [-T SECONDS]
  * logs in (the welcome line goes to READYFILE, written once logged in),
+ * (-n 0: as many as the welcome line says are waiting),
  * then with -S waits for SIGUSR1 before reading anything (a recipient that
  * does not read), then reads until N pushes "MSG <id> ..." have arrived,
  * appending "<id> <seq>" per push to IDFILE (seq from an "m<seq>-" text,
@@ -273,11 +280,12 @@ record(int fd, const char *fmt, ...)
 		die(1, "write: %s", strerror(errno));
 }
 
-/* Greeting, then LOGIN; dies unless both are 200. */
-static void
+/* Greeting, then LOGIN; dies unless both are 200. Returns N waiting. */
+static long
 login(struct io *io, const char *user, const char *pass, int readyfd)
 {
-	char	*line = NULL;
+	char	*line = NULL, *p;
+	long	 waiting = -1;
 	int	 code;
 
 	if ((code = io_reply(io, &line)) != 200)
@@ -287,7 +295,10 @@ login(struct io *io, const char *user, const char *pass, int readyfd)
 		die(1, "LOGIN %s: %s", user, code == -1 ? "(none)" : line);
 	if (readyfd != -1)
 		record(readyfd, "%s\n", line);
+	if ((p = strstr(line, ", ")) != NULL)
+		waiting = strtol(p + 2, NULL, 10);
 	free(line);
+	return (waiting);
 }
 
 static int
@@ -435,6 +446,55 @@ run_recv(struct io *io, long n, int idfd, int ack)
 	return (0);
 }
 
+/* History mode: page HISTORY peer backwards, write it oldest first. */
+static int
+run_history(struct io *io, const char *peer, FILE *out)
+{
+	char	*line = NULL, **lines = NULL, *p, before[32] = "";
+	size_t	 n = 0, cap = 0, pagestart, i, j;
+	int	 code, more;
+
+	do {
+		io_printf(io, "HISTORY %s 500%s%s", peer, before[0] ? " " : "",
+		    before);
+		pagestart = n;
+		for (;;) {
+			if ((code = io_reply(io, &line)) != 200)
+				die(1, "HISTORY %s: %s", peer,
+				    code == -1 ? "(none)" : line);
+			if (line[3] != '-')
+				break;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				lines = xrealloc_or_die(lines,
+				    cap * sizeof(*lines));
+			}
+			if ((lines[n++] = strdup(line + 4)) == NULL)
+				die(1, "out of memory");
+		}
+		/* This page is older than everything before it: rotate. */
+		for (i = pagestart, j = 0; i < n; i++, j++) {
+			p = lines[i];
+			memmove(lines + j + 1, lines + j,
+			    (i - j) * sizeof(*lines));
+			lines[j] = p;
+		}
+		more = (p = strstr(line, ", more before ")) != NULL;
+		if (more)
+			snprintf(before, sizeof(before), "%s",
+			    p + strlen(", more before "));
+	} while (more);
+	for (i = 0; i < n; i++) {
+		fprintf(out, "%s\n", lines[i]);
+		free(lines[i]);
+	}
+	fflush(out);
+	free(lines);
+	free(line);
+	fprintf(stderr, "%s: HISTORY %s: %zu messages\n", progname, peer, n);
+	return (0);
+}
+
 static void
 usage(void)
 {
@@ -443,7 +503,8 @@ usage(void)
 	    "              [-k tokenprefix] [-f first] [-o idfile] "
 	    "[-K count -X pid] [-T seconds]\n"
 	    "       sender -r -p port -u name -w password -n count "
-	    "[-R readyfile] [-S] [-a] [-o idfile] [-T seconds]\n");
+	    "[-R readyfile] [-S] [-a] [-o idfile] [-T seconds]\n"
+	    "       sender -H peer -p port -u name -w password [-o file]\n");
 	exit(1);
 }
 
@@ -453,7 +514,9 @@ main(int argc, char *argv[])
 	struct io	 io;
 	const char	*host = "127.0.0.1", *user = NULL, *pass = NULL;
 	const char	*peer = NULL, *tokpfx = NULL, *idpath = NULL;
-	const char	*readypath = NULL;
+	const char	*readypath = NULL, *histpeer = NULL;
+	FILE		*hf;
+	long		 waiting;
 	long		 n = 1000, window = 16, size = 32, first = 1;
 	long		 killcount = 0, timeout = 60;
 	pid_t		 killpid = 0;
@@ -462,10 +525,11 @@ main(int argc, char *argv[])
 	int		 ch, port = 0, recv_mode = 0, wait_sig = 0, ack = 0;
 	int		 idfd, readyfd, st;
 
-	while ((ch = getopt(argc, argv, "ah:K:k:f:n:o:p:R:rSs:T:t:u:W:w:X:"))
+	while ((ch = getopt(argc, argv, "aH:h:K:k:f:n:o:p:R:rSs:T:t:u:W:w:X:"))
 	    != -1) {
 		switch (ch) {
 		case 'a': ack = 1; break;
+		case 'H': histpeer = optarg; break;
 		case 'h': host = optarg; break;
 		case 'K': killcount = atol(optarg); break;
 		case 'k': tokpfx = optarg; break;
@@ -488,18 +552,31 @@ main(int argc, char *argv[])
 	}
 	if (port <= 0 || user == NULL || pass == NULL || n < 0 ||
 	    window < 1 || size > LINE_MAX_BYTES || timeout < 1 ||
-	    (!recv_mode && peer == NULL))
+	    (!recv_mode && histpeer == NULL && peer == NULL))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
-	idfd = open_out(idpath);
 	readyfd = open_out(readypath);
 	io_connect(&io, host, port);
 	io.deadline_ms = now_ms() + timeout * 1000;
-	login(&io, user, pass, readyfd);
+	if (histpeer != NULL) {
+		if (idpath == NULL)
+			hf = stdout;
+		else if ((hf = fopen(idpath, "w")) == NULL)
+			die(1, "%s: %s", idpath, strerror(errno));
+		login(&io, user, pass, readyfd);
+		return (run_history(&io, histpeer, hf));
+	}
+	idfd = open_out(idpath);
+	waiting = login(&io, user, pass, readyfd);
+	if (recv_mode && n == 0) {
+		if (waiting < 0)
+			die(1, "no waiting count in the welcome line");
+		n = waiting;
+	}
 	if (recv_mode) {
 		if (wait_sig) {
 			/* Hold the socket without reading until SIGUSR1. */

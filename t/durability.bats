@@ -1,0 +1,125 @@
+#!/usr/bin/env bats
+#
+# t/durability.bats: a 250 reply means the message is on disk (issue 3,
+# doc/protocol.md "Durability"). A client (t/tools/sender) pipelines up
+# to 1,000 tagged messages and records every id that got a 250; the server
+# is killed with kill -9 at a random moment while messages are in flight;
+# after a restart on the same database every recorded id must be in
+# HISTORY and be delivered to the recipient at login, and resending the
+# same tagged lines must give back the original ids (no duplicates).
+#
+# The moment: the sender itself sends SIGKILL to the server right after
+# the K-th 250 it records (K random in 1..900, or MSGTEST_KILL_AT), so the
+# kill always lands with up to a window of messages still in flight, even
+# on a machine fast enough to store 1,000 messages in a fraction of a
+# second (a bash loop watching the id file would often be too late).
+
+load lib/common
+
+# Workaround: t/lib/common.bash declares its associative arrays with
+# "declare -A", which is local to bats' load function, so every
+# connection name shares one slot. Make them global here.
+declare -gA MYCHAT_FD=() MYCHAT_LOGS=() MYCHAT_PUSHQ=()
+
+: "${SENDER:=$TOP_BUILDDIR/t/tools/sender}"
+
+N=1000
+WINDOW=16
+
+setup() {
+	[[ -x $SENDER ]] ||
+	    fail "$SENDER is not built (make check builds t/tools/sender)"
+}
+
+teardown() {
+	mychat_teardown
+}
+
+# The crash test in durability mode $1 (sync or nosync).
+crash_test() {
+	local mode=$1 k dir pid ids out st nrec waiting T=$BATS_TEST_TMPDIR
+
+	k=${MSGTEST_KILL_AT:-$((RANDOM % 900 + 1))}
+	echo "durability $mode: kill -9 after the ${k}th 250"
+	ids=$BATS_TEST_TMPDIR/ids
+	out=$BATS_TEST_TMPDIR/sender.out
+
+	start_server -D "$mode"
+	dir=$SERVER_DIR
+	pid=$SERVER_PID
+	register_on a alice pw
+	conn_close a
+	register_on b bob pw
+	send b QUIT
+	expect_reply b 221
+	expect_eof b
+	conn_close b
+
+	st=0
+	"$SENDER" -p "$PORT" -u alice -w pw -t bob -n "$N" -W "$WINDOW" \
+	    -k crash -o "$ids" -K "$k" -X "$pid" -T 60 2>"$out" || st=$?
+	cat "$out"
+	# 2: the connection dropped (the kill), as it must before N replies.
+	assert_equal "$st" 2
+	kill9_server "$pid"
+	nrec=$(wc -l <"$ids")
+	echo "$nrec ids recorded"
+	((nrec >= k)) || fail "only $nrec ids recorded, the kill was at $k"
+	assert_equal "$(cut -d' ' -f1 "$ids" | sort -u | wc -l)" "$nrec"
+
+	# Restart on the same database.
+	start_server --dir "$dir" -D "$mode"
+
+	# Every recorded id is delivered to bob at login (he never acked),
+	# in id order (the tool checks the order): "<id> <seq>" per push.
+	"$SENDER" -r -p "$PORT" -u bob -w pw -n 0 -R "$T/welcome" \
+	    -o "$T/pushed" -T 60 || fail "bob did not get his waiting messages"
+	cat "$T/welcome"
+	waiting=$(sed -n 's/^200 welcome bob, \([0-9]*\) waiting$/\1/p' "$T/welcome")
+	[[ -n $waiting ]] || fail "bad welcome: $(cat "$T/welcome")"
+	((waiting >= nrec)) || fail "$waiting waiting but $nrec were stored"
+	assert_equal "$(wc -l <"$T/pushed")" "$waiting"
+	awk 'NR == FNR { got[$1] = $2; next }
+	    got[$2] != $1 { print "message " $2 " (m" $1 "), stored with " \
+		"250 before the crash, was not delivered after it"; bad = 1 }
+	    END { exit bad }' "$T/pushed" "$ids" ||
+	    fail "a message with a 250 was lost"
+
+	# ... and is in HISTORY, with its text.
+	"$SENDER" -H alice -p "$PORT" -u bob -w pw -o "$T/hist" -T 60 ||
+	    fail "HISTORY failed"
+	assert_equal "$(wc -l <"$T/hist")" "$waiting"
+	awk 'NR == FNR { text[$1] = substr($5, 1, 8); next }
+	    text[$2] != sprintf("m%06d-", $1) { print "message " $2 \
+		" (m" $1 ") is not in HISTORY after the crash"; bad = 1 }
+	    END { exit bad }' "$T/hist" "$ids" ||
+	    fail "a message with a 250 is missing from HISTORY"
+
+	# Resend all N with the same tokens: the recorded ones come back
+	# with their original id, nothing is stored twice.
+	"$SENDER" -p "$PORT" -u alice -w pw -t bob -n "$N" -W "$WINDOW" \
+	    -k crash -o "$T/ids2" -T 60 2>"$out" || {
+		cat "$out"
+		fail "the resend did not get a 250 for every message"
+	}
+	cat "$out"
+	awk 'NR == FNR { id[$1] = $2; next }
+	    ($1 in id) && ($2 != id[$1] || $3 " " $4 != "already stored") {
+		print "resent m" $1 ": got " $2 " " $3 " " $4 \
+		    ", expected " id[$1] " already stored"; bad = 1 }
+	    END { exit bad }' "$ids" "$T/ids2" ||
+	    fail "a resent message did not get its original id"
+	"$SENDER" -H alice -p "$PORT" -u bob -w pw -o "$T/hist" -T 60 ||
+	    fail "HISTORY failed"
+	assert_equal "$(wc -l <"$T/hist")" "$N"
+	assert_equal "$(cut -d' ' -f5 "$T/hist" | cut -c1-7 | sort -u | wc -l)" "$N"
+	stop_server
+}
+
+@test "crash: kill -9 while messages are in flight loses no 250 (-D sync)" {
+	crash_test sync
+}
+
+@test "crash: kill -9 while messages are in flight loses no 250 (-D nosync)" {
+	crash_test nosync
+}
