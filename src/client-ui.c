@@ -61,6 +61,7 @@ static struct {
 	int			 paused;
 	int			 multiline;
 	int			 eof;
+	int			 eof_told;	/* NULL delivered */
 	int			 discard;	/* skipping an overlong line */
 	struct evbuffer		*inbuf;		/* stdin bytes (no tty) */
 	struct evbuffer		*paste;		/* lines of a paste */
@@ -160,7 +161,10 @@ ui_echo(int on)
 static void
 ui_start(void)
 {
-	if (ui.active || ui.paused || ui.in_handler || ui.eof)
+	if (ui.active || ui.paused || ui.in_handler)
+		return;
+	/* Without a terminal, lines read before the end still count. */
+	if (ui.eof && (ui.tty || ui.eof_told))
 		return;
 	ui.active = 1;
 	if (!ui.tty && ui.prompt[0] != '\0' &&
@@ -181,8 +185,9 @@ ui_start(void)
 			fflush(stdout);
 		}
 	}
-	event_add(ui.ev_in, NULL);
-	if (!ui.tty && evbuffer_get_length(ui.inbuf) > 0)
+	if (!ui.eof)
+		event_add(ui.ev_in, NULL);
+	if (!ui.tty && (ui.eof || evbuffer_get_length(ui.inbuf) > 0))
 		event_active(ui.ev_more, EV_TIMEOUT, 0);
 }
 
@@ -329,6 +334,7 @@ ui_pipe_lines(evutil_socket_t fd, short what, void *arg)
 	}
 	if (ui.eof && ui.active && evbuffer_get_length(ui.inbuf) == 0) {
 		ui.active = 0;
+		ui.eof_told = 1;
 		event_del(ui.ev_in);
 		ui.in_handler = 1;
 		ui.fn(ui.arg, NULL);

@@ -8,5 +8,5 @@ src_mychat_LDADD = src/libmychat.a $(LIBEVENT_LIBS) $(LIBEDIT_LIBS)
 
 dist_man_MANS += doc/mychat.1
 
-TESTS += t/client.bats
-EXTRA_DIST += t/client.bats
+TESTS += t/client.bats t/client-interactive.bats
+EXTRA_DIST += t/client.bats t/client-interactive.bats
