@@ -79,6 +79,8 @@ struct store {
 	char		*home;
 	void		*buf;		/* DB_DBT_REALLOC buffer for reads */
 	u_int32_t	 buflen;
+	unsigned char	*rec;		/* a message record being written */
+	size_t		 recalloc;
 	struct store_stats stats;
 };
 
@@ -246,6 +248,7 @@ store_close(struct store *st)
 		st->env->close(st->env, 0);
 	}
 	free(st->buf);
+	free(st->rec);
 	free(st->home);
 	free(st);
 }
@@ -312,10 +315,10 @@ store_get(struct store *st, enum store_db which, DBT *k, DBT *d)
 	d->data = st->buf;
 	d->ulen = st->buflen;
 	ret = st->db[which]->get(st->db[which], st->txn, k, d, 0);
-	if (d->data != NULL) {
+	if (ret == 0 && d->data != NULL) {
+		/* DB_DBT_REALLOC reallocates to the exact size, up or down */
 		st->buf = d->data;
-		if (d->size > st->buflen)
-			st->buflen = d->size;
+		st->buflen = d->size;
 	}
 	if (ret == DB_NOTFOUND || ret == DB_KEYEMPTY)
 		return (0);
@@ -649,14 +652,14 @@ store_msg_add(struct store *st, const char *from, const char *to,
 	k.data = idkey;
 	k.size = 8;
 	{
-		unsigned char	*rec = st->buf;
+		unsigned char	*rec;
 		size_t		 need = hl + len;
 
-		if (need > st->buflen || rec == NULL) {
-			rec = xreallocarray(st->buf, 1, need);
-			st->buf = rec;
-			st->buflen = (u_int32_t)need;
+		if (need > st->recalloc) {
+			st->rec = xreallocarray(st->rec, 1, need);
+			st->recalloc = need;
 		}
+		rec = st->rec;
 		memcpy(rec, hdr, hl);
 		memcpy(rec + hl, text, len);
 		memset(&parts, 0, sizeof(parts));
