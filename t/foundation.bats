@@ -226,8 +226,9 @@ BAD_NAME='^400 invalid name \(1-32 characters of A-Z a-z 0-9 _ \. -\)$'
 	expect_reply a 200
 	((${#REPLY_LINES[@]} >= 2)) || fail "HELP has only one line"
 	text=$(printf '%s\n' "${REPLY_LINES[@]}")
-	for verb in HELLO REGISTER LOGIN PING HELP CLOSE QUIT STARTTLS TO MSG \
-	    ACK HISTORY SYNC WHO STATS; do
+	# STARTTLS is left out: the server lists it only when TLS is set up.
+	for verb in HELLO REGISTER LOGIN PING HELP CLOSE QUIT TO MSG ACK HISTORY \
+	    SYNC WHO STATS; do
 		grep -Eq "(^|[^A-Z])$verb([^A-Z]|$)" <<<"$text" ||
 		    fail "HELP does not mention $verb"
 	done
@@ -238,6 +239,14 @@ BAD_NAME='^400 invalid name \(1-32 characters of A-Z a-z 0-9 _ \. -\)$'
 	send b "HELP"
 	expect_reply b 200
 	((${#REPLY_LINES[@]} >= 2)) || fail "HELP has only one line"
+}
+
+@test "STARTTLS without TLS set up: 454 TLS not available" {
+	conn_open a
+	send a "STARTTLS"
+	expect_reply a 454 '^454 TLS not available$'
+	send a "PING"
+	expect_reply a 200 '^200 PONG$'
 }
 
 @test "QUIT and CLOSE: 221 bye, then the server closes" {
@@ -539,6 +548,30 @@ BAD_NAME='^400 invalid name \(1-32 characters of A-Z a-z 0-9 _ \. -\)$'
 	expect_eof a
 	expect_line b '^421 '
 	expect_eof b
+}
+
+@test "SIGTERM while the server is still starting: exit 0" {
+	local dir port pid log pat deadline
+
+	# Like start_server, but the stop comes as soon as the port listens,
+	# while the server may still be opening its database.
+	dir=$BATS_TEST_TMPDIR/db
+	log=$BATS_TEST_TMPDIR/mychatd.log
+	mkdir -p "$dir"
+	port=$(free_port)
+	"$MYCHATD" -f -p "$port" -d "$dir" -a 127.0.0.1 </dev/null >"$log" 2>&1 3>&- &
+	pid=$!
+	MYCHAT_PIDS+=("$pid")
+	MYCHAT_LOGS[$pid]=$log
+	printf -v pat '^ *[0-9]+: 0100007F:%04X 00000000:0000 0A ' "$port"
+	deadline=$((SECONDS + MYCHAT_START_TIMEOUT))
+	until grep -Eq "$pat" /proc/net/tcp; do
+		proc_alive "$pid" || fail "mychatd exited: $(cat "$log")"
+		((SECONDS < deadline)) || fail "mychatd does not listen"
+		sleep 0.01
+	done
+	stop_server "$pid"
+	assert_equal "$SERVER_STATUS" 0
 }
 
 @test "listen addresses: -a is repeatable, ::1 works" {

@@ -56,33 +56,28 @@ fi
 export TOP_SRCDIR TOP_BUILDDIR MYCHATD MYCHAT MYCHATCTL MYCHAT_TIMEOUT
 
 # Per-process state: servers started here, open connections, queued pushes.
+# (-g: bats sources this file inside a function.)
 MYCHAT_PIDS=()
-declare -A MYCHAT_FD=()
-declare -A MYCHAT_LOGS=()
-declare -A MYCHAT_PUSHQ=()
+declare -gA MYCHAT_FD=()
+declare -gA MYCHAT_LOGS=()
+declare -gA MYCHAT_PUSHQ=()
 LINE=
 GREETING=
 LAST_REPLY=
 REPLY_LINES=()
 PUSHES=()
 
-# Print the TCP ports in use on this host, one per line (from /proc).
+# Print the TCP ports in use on this host, one per line, as 4 upper-case hex
+# digits (from /proc; awk, because bash reads /proc files a byte at a time).
 used_ports() {
-	local f sl local_addr rest
-
-	for f in /proc/net/tcp /proc/net/tcp6; do
-		[[ -r $f ]] || continue
-		while read -r sl local_addr rest; do
-			[[ $local_addr == *:* ]] || continue
-			echo $((16#${local_addr##*:}))
-		done <"$f"
-	done
+	awk 'FNR > 1 { n = split($2, a, ":"); print a[n] }' \
+	    /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # Print a TCP port that nothing on this host uses, below the ephemeral range
 # when there is room there (the kernel hands those out to clients).
 free_port() {
-	local lo=20000 hi=60000 eph port i
+	local lo=20000 hi=60000 eph port i hex
 	local -A used=()
 
 	read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
@@ -95,7 +90,8 @@ free_port() {
 	done
 	for ((i = 0; i < 200; i++)); do
 		port=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		if [[ -z ${used[$port]:-} ]]; then
+		printf -v hex '%04X' "$port"
+		if [[ -z ${used[$hex]:-} ]]; then
 			echo "$port"
 			return 0
 		fi
@@ -106,28 +102,23 @@ free_port() {
 
 # Is process $1 alive (and not a zombie)?
 proc_alive() {
-	local state
+	local stat state
 
-	[[ -r /proc/$1/stat ]] || return 1
-	state=$(sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) ||
-	    return 1
+	IFS= read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+	state=${stat##*) }
+	state=${state%% *}
 	[[ -n $state && $state != Z && $state != X ]]
 }
 
 # Does process $1 hold a socket listening on TCP port $2?
 proc_listens() {
-	local pid=$1 port=$2 f sl local_addr rem st rest inode fd
+	local pid=$1 port f inode fd
 	local -A inodes=()
 
-	for f in /proc/net/tcp /proc/net/tcp6; do
-		[[ -r $f ]] || continue
-		while read -r sl local_addr rem st rest; do
-			[[ $st == 0A && $local_addr == *:* ]] || continue
-			(( 16#${local_addr##*:} == port )) || continue
-			# inode is field 10; rest holds fields 5 and up.
-			read -r _ _ _ _ _ inode _ <<<"$rest"
-			inodes[$inode]=1
-		done <"$f"
+	printf -v port '%04X' "$2"
+	for inode in $(awk -v p=":$port" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+	    /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+		inodes[$inode]=1
 	done
 	[[ ${#inodes[@]} -gt 0 ]] || return 1
 	for fd in /proc/"$pid"/fd/*; do
