@@ -652,7 +652,9 @@ chat_ready(void *arg, const char *greeting)
 		ui_pause(0);
 		return;
 	}
-	ui_printf("*** connected again to %s port %s.", ch.host, ch.port);
+	if (ch.ever_authed)
+		ui_printf("*** connected again to %s port %s.", ch.host,
+		    ch.port);
 	if (ch.step == STEP_LOGIN || ch.step == STEP_CHAT) {
 		ch.reg = ch.reg && !ch.ever_authed;
 		chat_login();
@@ -692,6 +694,14 @@ chat_lost(void *arg, enum cnet_err e, const char *why)
 	}
 	if (ch.quitting && ch.step != STEP_CHAT) {
 		chat_done(EX_MC_OK);
+		return;
+	}
+	if (ch.step < STEP_LOGIN) {
+		/*
+		 * Still asking for the name or password (the server closes
+		 * idle logins): connect again once there is something to
+		 * send, without bothering the user now.
+		 */
 		return;
 	}
 	ch.backoff = ch.backoff == 0 ? 1 : ch.backoff * 2;
@@ -895,6 +905,9 @@ chat_line(void *arg, char *line)
 		ui_pause(1);
 		if (cnet_connected(ch.net))
 			chat_login();
+		else if (!evtimer_pending(ch.retry_ev, NULL) &&
+		    !cnet_connecting(ch.net))
+			cnet_connect(ch.net);	/* chat_ready logs in */
 		break;
 	case STEP_LOGIN:
 		break;

@@ -163,6 +163,13 @@ cnet_connected(struct cnet *c)
 	return (c->bev != NULL && c->greeted);
 }
 
+/* Is a connection being set up (not yet greeted)? */
+int
+cnet_connecting(struct cnet *c)
+{
+	return (c->tmo != NULL && !c->greeted);
+}
+
 /* Are replies still expected? */
 int
 cnet_busy(struct cnet *c)

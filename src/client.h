@@ -61,6 +61,7 @@ void		 cnet_free(struct cnet *);
 void		 cnet_connect(struct cnet *);
 void		 cnet_disconnect(struct cnet *);
 int		 cnet_connected(struct cnet *);
+int		 cnet_connecting(struct cnet *);
 int		 cnet_busy(struct cnet *);
 void		 cnet_send(struct cnet *, cnet_reply_fn *, void *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));

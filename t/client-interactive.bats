@@ -335,6 +335,32 @@ client_login() {
 	wait_screen c "\] $b: welcome back$"
 }
 
+@test "the server drops a slow login: the client connects again when ready" {
+	local a deadline
+	a=$(uniq_name a)
+	printf 'login-timeout 3\n' >"$BATS_TEST_TMPDIR/slow.conf"
+	start_server -c "$BATS_TEST_TMPDIR/slow.conf"
+	register_on reg "$a" pa
+	conn_close reg
+
+	start_client c -p "$PORT" 127.0.0.1
+	wait_screen c 'New account or log in\? \[n/l\] *$'
+	# Wait until the server has closed the idle connection.
+	deadline=$((SECONDS + 10))
+	while ss -Htn state established "( sport = :$PORT )" | grep -q .; do
+		((SECONDS < deadline)) || fail "the server kept the connection"
+		sleep 0.05
+	done
+	type_line c l
+	wait_screen c 'Name( \[[^]]*\])?: *$'
+	type_line c "$a"
+	wait_screen c 'Password: *$'
+	type_line c pa
+	wait_screen c "Logged in as $a"
+	run screen c
+	refute_output --partial '***'
+}
+
 @test "without a terminal, the dialogue is read line by line from stdin" {
 	local a b
 	a=$(uniq_name a)
