@@ -152,7 +152,7 @@ chat_show(const char *prefix, const char *text, const char *suffix)
 static char *
 chat_excerpt(const char *text)
 {
-	char	*u, *p;
+	char	*u, *p, *cut;
 	size_t	 n = 0;
 
 	u = text_unescape(text);
@@ -163,8 +163,10 @@ chat_excerpt(const char *text)
 	/* Cut at 30 characters, not in the middle of a UTF-8 sequence. */
 	for (p = u; *p != '\0'; p++) {
 		if (((unsigned char)*p & 0xc0) != 0x80 && n++ == 30) {
-			strcpy(p, "...");
-			break;
+			if (asprintf(&cut, "%.*s...", (int)(p - u), u) == -1)
+				break;
+			free(u);
+			return (cut);
 		}
 	}
 	return (u);
