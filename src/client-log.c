@@ -38,10 +38,13 @@ clog_init(const char *override)
 		clog_base = xstrdup(override);
 		return;
 	}
-	if ((xdg = getenv("XDG_DATA_HOME")) != NULL && xdg[0] == '/')
-		asprintf(&clog_base, "%s/mychat", xdg);
-	else if ((home = getenv("HOME")) != NULL && home[0] != '\0')
-		asprintf(&clog_base, "%s/.local/share/mychat", home);
+	if ((xdg = getenv("XDG_DATA_HOME")) != NULL && xdg[0] == '/') {
+		if (asprintf(&clog_base, "%s/mychat", xdg) == -1)
+			clog_base = NULL;
+	} else if ((home = getenv("HOME")) != NULL && home[0] != '\0') {
+		if (asprintf(&clog_base, "%s/.local/share/mychat", home) == -1)
+			clog_base = NULL;
+	}
 }
 
 /* The directory holding the logs, or NULL when there is none. */

@@ -146,6 +146,7 @@ client_number(const char *s, long lo, long hi)
 	return (v);
 }
 
+/* Parse the options, then run the interactive client, send or recv. */
 int
 main(int argc, char *argv[])
 {

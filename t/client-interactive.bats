@@ -25,6 +25,10 @@ setup() {
 
 teardown() {
 	tm kill-server 2>/dev/null || true
+	if [[ -n ${RELAY_PID:-} ]]; then
+		kill "$RELAY_PID" 2>/dev/null || true
+		wait "$RELAY_PID" 2>/dev/null || true
+	fi
 	mychat_teardown
 }
 
@@ -333,6 +337,60 @@ client_login() {
 	send peer "MSG welcome back"
 	expect_reply peer 250
 	wait_screen c "\] $b: welcome back$"
+}
+
+@test "a message re-sent by the server after a reconnect is shown once" {
+	local a b deadline relay_port
+	a=$(uniq_name a)
+	b=$(uniq_name b)
+	register_on reg "$a" pa
+	conn_close reg
+	register_on peer "$b" pb
+	send peer "TO $a"
+	expect_reply peer 503
+	send peer "MSG shown once"
+	expect_reply peer 250
+
+	# A relay that swallows the client's ACKs: the ACK's reply never
+	# comes, the client times out, reconnects, and the server pushes the
+	# unacknowledged message again.
+	relay_port=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/relay" <<RELAY
+#!/bin/bash
+exec 5<>/dev/tcp/127.0.0.1/$PORT
+cat <&5 &
+while IFS= read -r l; do
+	[[ \$l == "ACK "* ]] && continue
+	printf '%s\n' "\$l" >&5
+done
+kill \$!
+RELAY
+	chmod +x "$BATS_TEST_TMPDIR/relay"
+	socat TCP-LISTEN:"$relay_port",bind=127.0.0.1,reuseaddr,fork \
+	    EXEC:"$BATS_TEST_TMPDIR/relay" </dev/null >/dev/null 2>&1 3>&- &
+	RELAY_PID=$!
+	deadline=$((SECONDS + 10))
+	until proc_listens "$RELAY_PID" "$relay_port"; do
+		((SECONDS < deadline)) || fail "relay not listening"
+		sleep 0.02
+	done
+
+	start_client c -t 2 -p "$relay_port" 127.0.0.1
+	wait_screen c 'New account or log in'
+	type_line c l
+	wait_screen c 'Name( \[[^]]*\])?: *$'
+	type_line c "$a"
+	wait_screen c 'Password: *$'
+	type_line c pa
+	wait_screen c "\] >>> $b: shown once$"
+	wait_screen c '\*\*\* timed out waiting for the server: no reply'
+	wait_screen c '\*\*\* logged in again' 20
+	# Pushes come in id order: once this one shows, the old one is past.
+	send peer "MSG after the reconnect"
+	expect_reply peer 250
+	wait_screen c "\] >>> $b: after the reconnect$"
+	run screen c
+	assert_equal "$(grep -c 'shown once$' <<<"$output")" 1
 }
 
 @test "the server drops a slow login: the client connects again when ready" {
