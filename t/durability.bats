@@ -16,11 +16,6 @@
 
 load lib/common
 
-# Workaround: t/lib/common.bash declares its associative arrays with
-# "declare -A", which is local to bats' load function, so every
-# connection name shares one slot. Make them global here.
-declare -gA MYCHAT_FD=() MYCHAT_LOGS=() MYCHAT_PUSHQ=()
-
 : "${SENDER:=$TOP_BUILDDIR/t/tools/sender}"
 
 N=1000
