@@ -103,7 +103,8 @@ ctl_pw() {
 	assert_success
 	assert_line --index 0 --regexp '^NAME +CREATED +LAST-LOGIN +LAST-IP$'
 	assert_line --regexp '^Ivy +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z +'
-	assert_line --regexp '^jack +[0-9-]+T[0-9:.]+Z +[0-9-]+T[0-9:.]+Z +127\.0\.0\.1$'
+	assert_line --regexp \
+	    '^jack +[0-9-]+T[0-9:.]+Z +[0-9-]+T[0-9:.]+Z +127\.0\.0\.1$'
 	assert_equal "${#lines[@]}" 3
 	stop_server
 }
@@ -249,7 +250,8 @@ load_loop() {
 @test "mychatctl: a backup under load restores every message acked before it" {
 	local stop=$BATS_TEST_TMPDIR/stop acked=$BATS_TEST_TMPDIR/acked
 	local snap=$BATS_TEST_TMPDIR/snapshot got=$BATS_TEST_TMPDIR/got
-	local bk=$BATS_TEST_TMPDIR/backup l1 l2 deadline n before after cursor
+	local bulk=$BATS_TEST_TMPDIR/bulk bk=$BATS_TEST_TMPDIR/backup
+	local l1 l2 l3 deadline n before after cursor i
 
 	start_server
 	register_on s1 quinn pw
@@ -261,25 +263,45 @@ load_loop() {
 	l1=$!
 	load_loop s2 sam "$stop" "$acked" &
 	l2=$!
-	# Let the load run: wait for 200 acknowledged messages.
-	deadline=$((SECONDS + 30))
-	while (($(wc -l <"$acked") < 200)); do
-		((SECONDS < deadline)) || fail "load did not start"
+	# More load: a pipelined writer, as fast as the server takes it.
+	register_on s3 uli pw
+	conn_close s3
+	(
+		printf 'LOGIN uli pw\r\nTO sam\r\n'
+		while [[ ! -e $stop ]]; do
+			for i in {1..100}; do
+				printf 'MSG bulk %d\r\n' "$i"
+			done
+		done
+		printf 'QUIT\r\n'
+	) | socat -t 10 - "TCP:127.0.0.1:$PORT" >"$bulk" &
+	l3=$!
+	# Let the load run: wait for some acknowledged messages and bulk ones.
+	deadline=$((SECONDS + 60))
+	while (($(wc -l <"$acked") < 20)) ||
+	    ! grep -q '^250 ' "$bulk"; do
+		((SECONDS < deadline)) ||
+		    fail "load did not start: $(wc -l <"$acked") acked"
 		proc_alive "$l1" && proc_alive "$l2" || fail "a loader died"
 		sleep 0.05
 	done
-	# Everything acknowledged before the backup starts.
+	# Everything acknowledged before the backup starts (whole reply lines
+	# only from the bulk writer).
 	cp "$acked" "$snap"
+	sed -n 's/^250 \([0-9][0-9]*\) queued.*/\1/p' "$bulk" \
+	    >>"$snap"
 	before=$(wc -l <"$snap")
 	ctl backup "$bk"
 	assert_success
-	after=$(wc -l <"$acked")
+	after=$(($(wc -l <"$acked") + $(grep -c '^250 ' "$bulk")))
 	echo "# acked before the backup: $before, when it ended: $after" >&3
 	# The loaders kept running during the backup.
 	proc_alive "$l1" && proc_alive "$l2" || fail "a loader died"
 	touch "$stop"
 	wait "$l1" || fail "loader 1 failed"
 	wait "$l2" || fail "loader 2 failed"
+	wait "$l3" || true
+	echo "# bulk writer: $(grep -c '^250 ' "$bulk") messages" >&3
 	stop_server
 
 	# Restore: a server on the backup directory.
@@ -300,9 +322,10 @@ load_loop() {
 		cursor=${BASH_REMATCH[1]}
 		[[ $LAST_REPLY =~ more$ ]] || break
 	done
-	n=$(sort -n "$snap" | comm -23 - <(sort -n "$got" | uniq) | wc -l)
+	n=$(sort -u "$snap" | comm -23 - <(sort -u "$got") | wc -l)
 	echo "# restored: $(wc -l <"$got") messages" >&3
-	[[ $n -eq 0 ]] || fail "$n acknowledged messages missing from the backup"
+	[[ $n -eq 0 ]] ||
+	    fail "$n acknowledged messages missing from the backup"
 	stop_server
 }
 
