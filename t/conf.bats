@@ -6,10 +6,6 @@
 
 load lib/common
 
-# common.bash declares its associative arrays with "declare -A" inside bats'
-# load function, which makes them local to it; make them global here.
-declare -gA MYCHAT_FD=() MYCHAT_LOGS=() MYCHAT_PUSHQ=()
-
 teardown() {
 	mychat_teardown
 }
