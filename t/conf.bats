@@ -267,3 +267,68 @@ refuses() {
 	expect_reply a 200 '^200 PONG still$'
 	stop_server
 }
+
+@test "conf: pidfile and log file from the file in daemon mode" {
+	local f=$BATS_TEST_TMPDIR/daemon.conf p dir pid deadline
+	local pidf=$BATS_TEST_TMPDIR/my.pid log=$BATS_TEST_TMPDIR/daemon.log
+
+	p=$(free_port)
+	dir=$BATS_TEST_TMPDIR/db
+	write_conf "$f" "port $p" "listen 127.0.0.1" "pidfile $pidf" \
+	    "log file $log"
+	# Without -f: the parent returns once the daemon has its database.
+	run timeout 20 "$MYCHATD" -c "$f" -d "$dir" 3>&-
+	assert_success
+	[[ -s $pidf ]] || fail "no pidfile $pidf"
+	pid=$(<"$pidf")
+	proc_alive "$pid" || fail "daemon $pid not running"
+	deadline=$((SECONDS + MYCHAT_START_TIMEOUT))
+	until proc_listens "$pid" "$p"; do
+		((SECONDS < deadline)) || {
+			kill -9 "$pid"
+			fail "daemon not listening on $p"
+		}
+		sleep 0.02
+	done
+	PORT=$p
+	conn_open a
+	send a "PING d"
+	expect_reply a 200 '^200 PONG d$'
+	kill -TERM "$pid"
+	expect_line a '^421 server shutting down$'
+	deadline=$((SECONDS + 10))
+	while proc_alive "$pid"; do
+		((SECONDS < deadline)) || {
+			kill -9 "$pid"
+			fail "daemon did not stop"
+		}
+		sleep 0.02
+	done
+	[[ ! -e $pidf ]] || fail "pidfile left behind"
+	grep -q 'started' "$log" || fail "no startup line in $log"
+	check_server_log "$log"
+}
+
+@test "conf: user from the file drops root after binding" {
+	local f=$BATS_TEST_TMPDIR/user.conf p d u
+
+	[[ $EUID -eq 0 ]] || skip "needs root"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	# The database must be reachable by nobody: not in the bats tmpdir.
+	d=$(mktemp -d /tmp/mychatd-user.XXXXXX)
+	chmod 755 "$d"
+	mkdir "$d/db"
+	chown nobody: "$d/db"
+	p=$(free_port)
+	write_conf "$f" "port $p" "user nobody"
+	# The last -d wins over start_with_conf's own.
+	start_with_conf "$f" "$p" -d "$d/db"
+	run awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$SERVER_PID/status"
+	u=$(id -u nobody)
+	assert_output "$u $u $u $u"
+	register_on a zed pw
+	stop_server
+	run find "$d/db" ! -user nobody
+	rm -rf "$d"
+	assert_output ""
+}
