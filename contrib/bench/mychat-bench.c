@@ -64,7 +64,7 @@
 #define BENCH_DRAIN_NS		(10 * NS_PER_S)	/* wait for in-flight messages */
 #define BENCH_CHECK_NS		(10 * NS_PER_S)	/* wait for liveness PINGs */
 #define BENCH_RETRY_NS		(100 * NS_PER_MS) /* after a 429 */
-#define BENCH_LOGIN_NS		(100 * NS_PER_MS) /* time budget per login */
+#define BENCH_LOGIN_NS		(250 * NS_PER_MS) /* time budget per login */
 #define BENCH_IRC_LOGIN_NS	(10 * NS_PER_MS) /* same, IRC registration */
 #define BENCH_IRC_TEXT_MAX	400		/* IRC lines are 512 bytes */
 #define BENCH_TEXT_MAX		60000
@@ -113,6 +113,7 @@ enum conn_state {
 	CS_NEW,
 	CS_CONNECTING,
 	CS_AUTH,	/* waiting for the greeting, REGISTER/LOGIN or 001 */
+	CS_WAITRCV,	/* mychat sender: logged in, waiting for receivers */
 	CS_TO,		/* mychat sender: waiting for the TO reply */
 	CS_READY,
 	CS_CLOSED
@@ -225,6 +226,8 @@ static struct {
 	int		 startpos;
 	int		 active;	/* started, not yet ready */
 	int		 ready;
+	int		 nrecv;		/* receivers */
+	int		 rcv_ready;	/* receivers logged in */
 	int		 setup_total;
 	int		 burst_first;	/* logins: first burst conn */
 	int		 logins_done;
@@ -527,6 +530,17 @@ conn_error(struct bconn *c, const char *what)
 	conn_close(c);
 }
 
+/* The server refused a command: the run fails, saying with what reply. */
+static void
+conn_refused(struct bconn *c, const char *cmd, const char *line, size_t len)
+{
+	char	what[160];
+
+	snprintf(what, sizeof(what), "%s refused: %.*s", cmd,
+	    (int)(len > 100 ? 100 : len), line);
+	conn_error(c, what);
+}
+
 /* Open a connection; the login starts when connect() completes. */
 static void
 conn_start(struct bconn *c, uint64_t now)
@@ -621,10 +635,20 @@ conn_pong(struct bconn *c, uint64_t sent, uint64_t now)
 static void
 conn_ready(struct bconn *c, uint64_t now)
 {
+	int	i;
+
 	if (c->state == CS_READY)
 		return;
+	/*
+	 * A mychat sender chooses its peer with TO once every receiver is
+	 * logged in (TO an account not yet registered is a 404).
+	 */
 	if (c->role == ROLE_SENDER && b.dialect == DIALECT_MYCHAT &&
-	    c->state == CS_AUTH) {
+	    (c->state == CS_AUTH || c->state == CS_WAITRCV)) {
+		if (b.rcv_ready < b.nrecv) {
+			c->state = CS_WAITRCV;
+			return;
+		}
 		conn_printf(c, "TO %s", b.flows[c->flow].rcv->name);
 		pq_push(c, PK_TO, now);
 		c->state = CS_TO;
@@ -632,6 +656,11 @@ conn_ready(struct bconn *c, uint64_t now)
 	}
 	c->state = CS_READY;
 	b.active--;
+	if (c->role == ROLE_RECEIVER && ++b.rcv_ready == b.nrecv) {
+		for (i = 0; i < b.nconns; i++)
+			if (b.conns[i].state == CS_WAITRCV)
+				conn_ready(&b.conns[i], now);
+	}
 	if (c->role == ROLE_LOGIN) {
 		b.logins_done++;
 		hist_add(&b.loginlat, now - c->started);
@@ -842,7 +871,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 		return;		/* a continuation line of a multi-line reply */
 	if (pq_pop(c, &p) == -1) {
 		if (code == RC_CLOSING)
-			conn_error(c, "server closed the connection (421)");
+			conn_refused(c, "connection", line, len);
 		else
 			b.unexpected++;
 		return;
@@ -850,7 +879,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 	switch (p.kind) {
 	case PK_GREETING:
 		if (code != RC_OK)
-			conn_error(c, "refused at connect");
+			conn_refused(c, "connection", line, len);
 		break;
 	case PK_REGISTER:
 		if (code == RC_CREATED)
@@ -861,7 +890,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 		} else if (code == RC_SLOWDOWN)
 			conn_retry_later(c, now);
 		else
-			conn_error(c, "REGISTER refused");
+			conn_refused(c, "REGISTER", line, len);
 		break;
 	case PK_LOGIN:
 		if (code == RC_OK)
@@ -869,13 +898,13 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 		else if (code == RC_SLOWDOWN)
 			conn_retry_later(c, now);
 		else
-			conn_error(c, "LOGIN refused (wrong --password?)");
+			conn_refused(c, "LOGIN", line, len);
 		break;
 	case PK_TO:
 		if (code == RC_OK || code == RC_OFFLINE)
 			conn_ready(c, now);
 		else
-			conn_error(c, "TO refused");
+			conn_refused(c, "TO", line, len);
 		break;
 	case PK_MSG:
 		f = &b.flows[c->flow];
@@ -895,7 +924,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 		break;
 	case PK_ACK:
 		if (code != RC_OK)
-			conn_error(c, "ACK refused");
+			conn_refused(c, "ACK", line, len);
 		break;
 	case PK_PING:
 		conn_pong(c, p.t, now);
@@ -951,12 +980,10 @@ irc_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 	} else if (cmdlen == 3 && memcmp(cmd, "001", 3) == 0) {
 		conn_ready(c, now);
 	} else if (cmdlen == 5 && memcmp(cmd, "ERROR", 5) == 0) {
-		conn_error(c, "server sent ERROR");
-		if (b.verbose)
-			fprintf(stderr, "%s: %.*s\n", c->name, (int)len, line);
+		conn_refused(c, "connection", line, len);
 	} else if (cmdlen == 3 && (memcmp(cmd, "432", 3) == 0 ||
 	    memcmp(cmd, "433", 3) == 0 || memcmp(cmd, "436", 3) == 0)) {
-		conn_error(c, "nick refused (in use? use another --run)");
+		conn_refused(c, "NICK", line, len);
 	} else if (cmdlen == 3 && (memcmp(cmd, "401", 3) == 0 ||
 	    memcmp(cmd, "404", 3) == 0 || memcmp(cmd, "412", 3) == 0 ||
 	    memcmp(cmd, "263", 3) == 0) && c->role == ROLE_SENDER) {
@@ -1108,6 +1135,7 @@ bench_build(void)
 		break;
 	}
 	b.nconns = nsend + nrecv + nidle + nping + nreg + nlogin;
+	b.nrecv = nrecv;
 	b.conns = xcalloc((size_t)b.nconns, sizeof(*b.conns));
 	b.flush = xcalloc((size_t)b.nconns, sizeof(*b.flush));
 	b.retryl = xcalloc((size_t)b.nconns, sizeof(*b.retryl));
@@ -1571,7 +1599,7 @@ usage(int status)
 "  --run ID               account/nick prefix b<ID> (the process id)\n"
 "  --password PW          mychat account password (bench-pass)\n"
 "  --cpu N                pin this process to CPU N\n"
-"  --timeout S            hard stop (duration + 30 s + 100 ms per mychat\n"
+"  --timeout S            hard stop (duration + 30 s + 250 ms per mychat\n"
 "                         login or 10 ms per IRC registration)\n"
 "  -v, --verbose\n");
 	exit(status);
