@@ -738,3 +738,19 @@ time_is_now() {
 	expect_reply a 250 "^250 $((id + 1)) delivered\$"
 	expect_reply a 200 "^200 acked $((id + 1))\$"
 }
+
+@test "pipelined after LOGIN: LOGIN, TO, MSG and an ACK of that message in one write" {
+	# Its own server, so that the ids are known in advance.
+	start_server
+	offline_account a alice
+	conn_open a
+	# The commands after LOGIN wait for the password check, then run
+	# together; the ACK names the id the MSG before it gets (1).
+	send_raw a 'LOGIN alice pw\r\nTO alice\r\nMSG note\r\nACK 1\r\nPING done\r\n'
+	expect_reply a 200 '^200 welcome alice, 0 waiting$'
+	expect_reply a 200 '^200 alice is online$'
+	expect_reply a 250 '^250 1 delivered$'
+	expect_reply a 200 '^200 acked 1$'
+	expect_reply a 200 '^200 PONG done$'
+	expect_msg a 1 alice "note"
+}
