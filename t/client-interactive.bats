@@ -20,6 +20,8 @@ teardown_file() {
 setup() {
 	command -v tmux >/dev/null || skip "tmux is not installed"
 	export XDG_DATA_HOME=$BATS_TEST_TMPDIR/xdg
+	# A UTF-8 terminal, whatever the locale "make check" runs in.
+	export LC_ALL=C.UTF-8
 	TMUX_SOCK=mychat-test-$$-${BATS_TEST_NUMBER}
 }
 
@@ -34,7 +36,7 @@ teardown() {
 
 # tmux on this test's own server socket, without the user's configuration.
 tm() {
-	tmux -L "$TMUX_SOCK" -f /dev/null "$@" 3>&-
+	tmux -u -L "$TMUX_SOCK" -f /dev/null "$@" 3>&-
 }
 
 # Start the client in a new tmux session named $1 (more mychat args
