@@ -754,3 +754,89 @@ time_is_now() {
 	expect_reply a 200 '^200 PONG done$'
 	expect_msg a 1 alice "note"
 }
+
+@test "event log: one line per message with id, from, to and size, never the text" {
+	local alice bob id secret
+
+	alice=$(uniq_name a)
+	bob=$(uniq_name b)
+	register_on a "$alice" pw
+	offline_account b "$bob"
+	secret="s3cr3t-text-$RANDOM$RANDOM"
+	send a "TO $bob"
+	expect_reply a 503
+	msg_ok a "$secret 😀" queued
+	id=$MSGID
+	# The 250 is sent after the commit; the event line is written by then
+	# or very soon after: wait for it with a timeout.
+	local deadline=$((SECONDS + MYCHAT_TIMEOUT))
+	until grep -q "message $id " "$SERVER_LOG"; do
+		((SECONDS < deadline)) || fail "no event line for message $id"
+		sleep 0.05
+	done
+	grep "message $id " "$SERVER_LOG"
+	grep -Eq "message $id from $alice to $bob size $((${#secret} + 5))\$" \
+	    "$SERVER_LOG" || fail "the event line lacks id, from, to or size"
+	! grep -q "$secret" "$SERVER_LOG" || fail "the message text is in the log"
+	grep -Eq "register $alice( |$)" "$SERVER_LOG" ||
+	    fail "no event line for the registration of $alice"
+}
+
+@test "452: a recipient with too many pending messages; ACK makes room" {
+	local conf=$BATS_TEST_TMPDIR/mychatd.conf id
+
+	printf 'max-pending 3\n' >"$conf"
+	start_server -c "$conf"
+	register_on a alice pw
+	offline_account b bob
+	send a "TO bob"
+	expect_reply a 503
+	msg_ok a "p1" queued
+	msg_ok a "p2" queued
+	msg_ok a "p3" queued
+	id=$MSGID
+	send a "MSG p4"
+	expect_reply a 452 '^452 bob has too many pending messages$'
+
+	login_on b bob pw
+	assert_equal "$LAST_REPLY" "200 welcome bob, 3 waiting"
+	expect_msg b 1 alice p1
+	expect_msg b 2 alice p2
+	expect_msg b 3 alice p3
+	no_more_pushes b
+	send b "ACK $id"
+	expect_reply b 200 "^200 acked $id\$"
+	expect_push a "^ACKED $id bob\$"
+	msg_ok a "p5" delivered
+	expect_msg b "$MSGID" alice p5
+	# p4 was not stored.
+	send b "HISTORY alice"
+	expect_reply b 200 '^200 4 messages$'
+}
+
+@test "HISTORY: a reply is cut at about 256 KiB of text and says more" {
+	local alice bob i ids=() n
+
+	alice=$(uniq_name a)
+	bob=$(uniq_name b)
+	register_on a "$alice" pw
+	offline_account b "$bob"
+	send a "TO $bob"
+	expect_reply a 503
+	# 8 messages of 60,000 bytes: 480,000 bytes of text.
+	for ((i = 1; i <= 8; i++)); do
+		send_long a "MSG big$i-" 60004
+		expect_reply a 250 '^250 [0-9]+ queued$'
+		ids+=("$(cut -d' ' -f2 <<<"$LAST_REPLY")")
+	done
+	send a "HISTORY $bob 8"
+	expect_reply a 200 '^200 [0-9]+ messages, more before [0-9]+$'
+	n=$((${#REPLY_LINES[@]} - 1))
+	echo "HISTORY listed $n of 8"
+	((n >= 1 && n < 8)) || fail "$n messages listed: not cut near 256 KiB"
+	((n * 60000 <= 300 * 1024)) || fail "$n x 60000 bytes is well over 256 KiB"
+	# The newest ones, oldest first, and "more before" the first listed.
+	assert_regex "${REPLY_LINES[n - 1]}" "^200-${ids[7]} $alice $bob $TIME_RE big8-x+\$"
+	assert_regex "${REPLY_LINES[0]}" "^200-${ids[8 - n]} .* big$((9 - n))-x+\$"
+	assert_equal "$LAST_REPLY" "200 $n messages, more before ${ids[8 - n]}"
+}
