@@ -1120,8 +1120,8 @@ store_backup(struct store *st, const char *dir, char *err, size_t errlen)
 
 /* Every inbox/outbox entry must point at a message of the right people. */
 static int
-verify_mbox(struct store *st, enum store_db which, char *err, size_t errlen,
-    uint64_t *entries)
+verify_mbox(struct store *st, enum store_db which, uint64_t last, char *err,
+    size_t errlen, uint64_t *entries)
 {
 	struct store_msg	 m;
 	char			 owner[PROTO_NAME_MAX + 1];
@@ -1137,6 +1137,9 @@ verify_mbox(struct store *st, enum store_db which, char *err, size_t errlen,
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	while ((ret = c->get(c, &k, &d, DB_NEXT)) == 0) {
+		if (k.size >= 8 &&
+		    get_be64((unsigned char *)k.data + k.size - 8) > last)
+			continue;	/* written after the check began */
 		(*entries)++;
 		if (k.size < 10 || ((char *)k.data)[k.size - 9] != '\0') {
 			snprintf(err, errlen, "%s: malformed key",
@@ -1184,7 +1187,7 @@ store_verify(struct store *st, char *err, size_t errlen)
 	struct store_msg	 m;
 	DBC			*c;
 	DBT			 k, d;
-	uint64_t		 users = 0, msgs = 0, in = 0, out = 0;
+	uint64_t		 users = 0, msgs = 0, in = 0, out = 0, last = 0;
 	int			 ret, rv;
 
 	if (st->db[SDB_USERS]->cursor(st->db[SDB_USERS], NULL, &c, 0) != 0)
@@ -1205,9 +1208,25 @@ store_verify(struct store *st, char *err, size_t errlen)
 	if (ret != DB_NOTFOUND)
 		return (-1);
 
+	/*
+	 * A running server keeps appending: check the log up to the last
+	 * message committed now, and the index entries of those messages
+	 * only (ids commit in order, each with its entries).
+	 */
 	if (st->db[SDB_MSGS]->cursor(st->db[SDB_MSGS], NULL, &c, 0) != 0)
 		return (-1);
-	while ((ret = c->get(c, &k, &d, DB_NEXT)) == 0) {
+	if ((ret = c->get(c, &k, &d, DB_LAST)) == 0 && k.size == 8)
+		last = get_be64(k.data);
+	else if (ret != DB_NOTFOUND) {
+		c->close(c);
+		return (-1);
+	}
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	for (ret = c->get(c, &k, &d, DB_FIRST); ret == 0;
+	    ret = c->get(c, &k, &d, DB_NEXT)) {
+		if (k.size == 8 && get_be64(k.data) > last)
+			break;
 		msgs++;
 		if (k.size != 8 || msg_decode(get_be64(k.data), d.data, d.size,
 		    &m) == -1) {
@@ -1217,10 +1236,10 @@ store_verify(struct store *st, char *err, size_t errlen)
 		}
 	}
 	c->close(c);
-	if (ret != DB_NOTFOUND)
+	if (ret != DB_NOTFOUND && ret != 0)
 		return (-1);
-	if ((rv = verify_mbox(st, SDB_INBOX, err, errlen, &in)) != 1 ||
-	    (rv = verify_mbox(st, SDB_OUTBOX, err, errlen, &out)) != 1)
+	if ((rv = verify_mbox(st, SDB_INBOX, last, err, errlen, &in)) != 1 ||
+	    (rv = verify_mbox(st, SDB_OUTBOX, last, err, errlen, &out)) != 1)
 		return (rv);
 	if (in != msgs || out != msgs) {
 		snprintf(err, errlen, "%llu messages but %llu inbox and %llu "
