@@ -78,6 +78,7 @@ static struct {
 	int			 closing;	/* CLOSE sent */
 	int			 exit_code;
 	int			 done;
+	int			 refused;	/* exit code of a refused login */
 	char			*who;		/* names collected from WHO */
 } ch;
 
@@ -561,6 +562,7 @@ chat_login_reply(void *arg, int code, int last, const char *text)
 			ch.name[n] = '\0';
 		}
 		ch.authed = 1;
+		ch.refused = EX_MC_OK;
 		ch.reg = 0;
 		ch.backoff = 0;
 		ch.step = STEP_CHAT;
@@ -586,6 +588,7 @@ chat_login_reply(void *arg, int code, int last, const char *text)
 		return;
 	}
 	explicit_bzero(ch.pass, sizeof(ch.pass));
+	ch.refused = text_reply_exit(code);
 	switch (code) {
 	case RPL_CONFLICT:
 		if (ch.reg)
@@ -763,7 +766,8 @@ chat_quit(void)
 		if (n > 0)
 			ui_printf("%d message%s not sent.", n,
 			    n == 1 ? "" : "s");
-		chat_done(EX_MC_OK);
+		/* Input ended without a session: say why in the status. */
+		chat_done(ch.ever_authed ? EX_MC_OK : ch.refused);
 		return;
 	}
 	if (!TAILQ_EMPTY(&ch.out) || ch.closing)

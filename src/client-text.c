@@ -70,7 +70,8 @@ text_unescape(const char *s)
 
 /*
  * Make text from the network safe to print on a terminal: control
- * characters (escape sequences!) become '?', a TAB becomes a space.
+ * characters, C0 and C1 (escape sequences!), become '?', a TAB becomes a
+ * space.
  * Newlines are kept: they come only from text_unescape.
  */
 void
@@ -82,6 +83,13 @@ text_sanitize(char *s)
 			*s = ' ';
 		else if ((c < 0x20 && c != '\n') || c == 0x7f)
 			*s = '?';
+		else if (c == 0xc2 && (unsigned char)s[1] >= 0x80 &&
+		    (unsigned char)s[1] <= 0x9f) {
+			/* U+0080-U+009F: C1 controls (CSI is U+009B). */
+			s[0] = '?';
+			s[1] = '?';
+			s++;
+		}
 	}
 }
 

@@ -263,6 +263,24 @@ client_login() {
 	wait_screen c "^ +two \\\\ three$"
 }
 
+@test "terminal controls in a message (C1 CSI) are shown as ?, not obeyed" {
+	local a b
+	a=$(uniq_name a)
+	b=$(uniq_name b)
+	register_on reg "$a" pa
+	conn_close reg
+	register_on peer "$b" pb
+	send peer "TO $a"
+	expect_reply peer 503
+
+	client_login c "$a" pa
+	# U+009B is valid UTF-8 text for the server, and CSI for a terminal.
+	send_raw peer 'MSG evil \xc2\x9b2J\xc2\x9b31mred\r\n'
+	expect_reply peer 250
+	wait_screen c "\] >>> $b: evil \?\?2J\?\?31mred$"
+	wait_screen c "Logged in as $a"
+}
+
 @test "/who and /history" {
 	local a b
 	a=$(uniq_name a)
@@ -440,4 +458,10 @@ RELAY
 '
 	expect_push peer "^MSG [0-9]+ $a [^ ]+ from a pipe$"
 	expect_push peer "^MSG [0-9]+ $a [^ ]+ and another$"
+
+	# Input that ends before any login succeeded: the login's status.
+	run timeout 60 "$MYCHAT" -p "$PORT" 127.0.0.1 < <(printf \
+	    'l\n%s\nwrong\n' "$a")
+	assert_failure 5
+	assert_line 'Wrong name or password.'
 }
