@@ -18,8 +18,9 @@
 # Bounds: RssAnon <= 32 MiB and VmRSS <= 112 MiB at every sample (taken
 # in a loop while alice sends, and once after); a server that held the
 # 50 MiB for bob in memory breaks both (1.5 + 50 > 32; 76 + 50 > 112).
-# MSGTEST_ANON_MAX_KB / MSGTEST_RSS_MAX_KB override them. Under AddressSanitizer (its quarantine keeps freed memory) the RSS
-# bounds are not checked; everything else is.
+# MSGTEST_ANON_MAX_KB / MSGTEST_RSS_MAX_KB override them. Under
+# AddressSanitizer (its quarantine keeps freed memory) the RSS bounds are
+# not checked; everything else is.
 
 load lib/common
 
