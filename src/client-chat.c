@@ -58,6 +58,7 @@ static struct {
 	enum chat_step		 step;
 	int			 reg;		/* REGISTER, not LOGIN */
 	char			 name[PROTO_NAME_MAX + 1];
+	char			 session_name[PROTO_NAME_MAX + 1]; /* authed */
 	char			 pass[PROTO_PASS_MAX + 1];
 	char			 suggest[PROTO_NAME_MAX + 1];
 	int			 was_ready;	/* connected at least once */
@@ -86,6 +87,7 @@ static void	chat_pump(void);
 static void	chat_ask(enum chat_step);
 static void	chat_quit(void);
 static void	chat_done(int);
+static void	chat_forget(void);
 
 static const char chat_help[] =
     "Commands:\n"
@@ -561,6 +563,15 @@ chat_login_reply(void *arg, int code, int last, const char *text)
 			memcpy(ch.name, p, n);
 			ch.name[n] = '\0';
 		}
+		if (strcasecmp(ch.name, ch.session_name) != 0) {
+			/*
+			 * Another account than before: what was seen and
+			 * queued belongs to the other one (ids are global).
+			 */
+			chat_forget();
+			snprintf(ch.session_name, sizeof(ch.session_name),
+			    "%s", ch.name);
+		}
 		ch.authed = 1;
 		ch.refused = EX_MC_OK;
 		ch.reg = 0;
@@ -615,6 +626,26 @@ chat_login_reply(void *arg, int code, int last, const char *text)
 	}
 	chat_ask(STEP_MODE);
 	ui_pause(0);
+}
+
+/* Drop the state of the previous account: peer, outbox, ACK cursor. */
+static void
+chat_forget(void)
+{
+	struct outmsg	*o;
+	int		 n = 0;
+
+	while ((o = TAILQ_FIRST(&ch.out)) != NULL) {
+		if (o->kind == OUT_MSG)
+			n++;
+		chat_out_free(o);
+	}
+	if (n > 0 && ch.session_name[0] != '\0')
+		ui_printf("%d message%s of %s not sent.", n, n == 1 ? "" : "s",
+		    ch.session_name);
+	ch.max_seen = 0;
+	ch.ack_due = 0;
+	ch.peer[0] = ch.want_peer[0] = ch.server_peer[0] = '\0';
 }
 
 /* Send LOGIN or REGISTER with the remembered name and password. */
@@ -697,7 +728,16 @@ chat_lost(void *arg, enum cnet_err e, const char *why)
 		o->sent = 0;
 		n++;
 	}
-	if (ch.quitting && ch.step != STEP_CHAT) {
+	if (ch.quitting) {
+		/* Leaving anyway; say what may not have gone out. */
+		n = 0;
+		TAILQ_FOREACH(o, &ch.out, entry)
+			if (o->kind == OUT_MSG)
+				n++;
+		ui_printf("*** %s: %s", cnet_strerr(e), why);
+		if (n > 0)
+			ui_printf("%d message%s may not have been sent.", n,
+			    n == 1 ? "" : "s");
 		chat_done(EX_MC_OK);
 		return;
 	}
