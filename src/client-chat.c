@@ -24,7 +24,7 @@
 #include "client.h"
 #include "xmalloc.h"
 
-#define CHAT_BACKOFF_MAX	30	/* seconds between reconnects, at most */
+#define CHAT_BACKOFF_MAX	30	/* most seconds between reconnects */
 #define CHAT_PING_EVERY		30	/* seconds of silence before a PING */
 #define CHAT_HISTORY_DEFAULT	20
 
@@ -79,7 +79,7 @@ static struct {
 	int			 closing;	/* CLOSE sent */
 	int			 exit_code;
 	int			 done;
-	int			 refused;	/* exit code of a refused login */
+	int			 refused;	/* exit code, refused login */
 	char			*who;		/* names collected from WHO */
 } ch;
 

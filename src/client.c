@@ -107,7 +107,7 @@ client_password(const char *file)
 		close(fd);
 	} else if ((env = getenv("MYCHAT_PASSWORD")) != NULL) {
 		if (strlen(env) >= sizeof(client_pass)) {
-			fprintf(stderr, "mychat: MYCHAT_PASSWORD is too long\n");
+			fprintf(stderr, "mychat: MYCHAT_PASSWORD too long\n");
 			return (-1);
 		}
 		snprintf(client_pass, sizeof(client_pass), "%s", env);

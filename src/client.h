@@ -19,7 +19,7 @@ struct event_base;
 #define EX_MC_USAGE	1	/* usage or local error */
 #define EX_MC_CONNECT	2	/* cannot connect, or the connection was lost */
 #define EX_MC_TIMEOUT	3	/* the server did not answer in time */
-#define EX_MC_PROTO	4	/* the server sent something that is not mychat */
+#define EX_MC_PROTO	4	/* the server does not speak mychat */
 #define EX_MC_AUTH	5	/* login refused */
 #define EX_MC_NOUSER	6	/* no such user */
 #define EX_MC_TEMP	7	/* temporary failure, try again later */
