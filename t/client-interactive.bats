@@ -371,6 +371,7 @@ client_login() {
 	send peer "MSG shown once"
 	expect_reply peer 250
 
+	command -v socat >/dev/null || skip "socat is not installed"
 	# A relay that swallows the client's ACKs: the ACK's reply never
 	# comes, the client times out, reconnects, and the server pushes the
 	# unacknowledged message again.
@@ -415,6 +416,7 @@ RELAY
 
 @test "the server drops a slow login: the client connects again when ready" {
 	local a deadline
+	command -v ss >/dev/null || skip "ss (iproute2) is not installed"
 	a=$(uniq_name a)
 	printf 'login-timeout 3\n' >"$BATS_TEST_TMPDIR/slow.conf"
 	start_server -c "$BATS_TEST_TMPDIR/slow.conf"

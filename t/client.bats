@@ -47,6 +47,7 @@ mc() {
 fake_server() {
 	local deadline
 
+	command -v socat >/dev/null || skip "socat is not installed"
 	FAKE_PORT=$(free_port)
 	printf '#!/bin/bash\n%s\n' "$1" >"$BATS_TEST_TMPDIR/fake"
 	chmod +x "$BATS_TEST_TMPDIR/fake"
@@ -327,6 +328,7 @@ fake_server() {
 	b=$(uniq_name b)
 	account "$a" pa
 	account "$b" pb
+	command -v socat >/dev/null || skip "socat is not installed"
 	# A relay to the real server. On the first connection it passes the
 	# MSG line on and lets the server answer it, but hangs up on the
 	# client instead of passing the 250 back; later connections pass
