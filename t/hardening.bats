@@ -117,7 +117,7 @@ expect_stored() {
 	expect_stored a 0
 }
 
-@test "valid UTF-8 and TAB in MSG are stored byte-exact" {
+@test "valid UTF-8, TAB, C1 and U+2028 in MSG are stored byte-exact" {
 	local u text
 
 	start_server
@@ -125,7 +125,9 @@ expect_stored() {
 	register_on a "$u" pw
 	send a "TO $u"
 	expect_reply a 200
-	text=$'caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\tafter-tab \\n \\\\'
+	# 2-, 3- and 4-byte characters, TAB, C1 NEL (U+0085), LINE SEPARATOR
+	# (U+2028), the escapes \n and \\: all kept as they are
+	text=$'caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\tafter-tab \xc2\x85 \xe2\x80\xa8 \\n \\\\'
 	send a "MSG $text"
 	expect_reply a 250 '^250 [0-9]+ delivered$'
 	expect_push a "^MSG [0-9]+ $u [^ ]+ "
@@ -367,8 +369,13 @@ expect_stored() {
 	cat "$out"
 	after=$(rss_kib "$SERVER_PID")
 	echo "server RSS $before KiB -> $after KiB"
-	((after - before < 32768)) ||
-	    fail "RSS grew by $((after - before)) KiB for one client"
+	# ASan keeps freed memory in quarantine, valgrind adds its own:
+	# there RSS says nothing, the blocked writer above still does
+	if ! ldd "$MYCHATD" 2>/dev/null | grep -q libasan &&
+	    [[ $(head -c 2 "$MYCHATD") != '#!' ]]; then
+		((after - before < 32768)) ||
+		    fail "RSS grew by $((after - before)) KiB for one client"
+	fi
 	# others are served while it hangs there
 	conn_open b
 	send b "PING meanwhile"
