@@ -39,6 +39,8 @@ setup() {
 teardown() {
 	[[ -z ${READER_PID:-} ]] || kill "$READER_PID" 2>/dev/null || true
 	[[ -z ${SEND_PID:-} ]] || kill "$SEND_PID" 2>/dev/null || true
+	[[ -z ${R2_PID:-} ]] || kill "$R2_PID" 2>/dev/null || true
+	[[ -z ${R3_PID:-} ]] || kill "$R3_PID" 2>/dev/null || true
 	mychat_teardown
 }
 
@@ -64,7 +66,7 @@ proc_kb() {
 
 	# bob logs in, then holds his socket without reading (until SIGUSR1).
 	"$SENDER" -r -p "$PORT" -u bob -w pw -n "$N" -S -R "$T/ready" \
-	    -o "$T/recv" -T 120 2>"$T/reader.err" &
+	    -o "$T/recv" -T 120 2>"$T/reader.err" 3>&- &
 	READER_PID=$!
 	deadline=$((SECONDS + 10))
 	until [[ -s $T/ready ]]; do
@@ -76,7 +78,7 @@ proc_kb() {
 
 	# alice sends N x SIZE bytes; sample the server's memory meanwhile.
 	"$SENDER" -p "$PORT" -u alice -w pw -t bob -n "$N" -s "$SIZE" -W 8 \
-	    -k slow -o "$T/sent" -T 120 2>"$T/sender.err" &
+	    -k slow -o "$T/sent" -T 120 2>"$T/sender.err" 3>&- &
 	SEND_PID=$!
 	deadline=$((SECONDS + 120))
 	while proc_alive "$SEND_PID"; do
@@ -141,5 +143,63 @@ proc_kb() {
 		((anon <= MSGTEST_ANON_MAX_KB)) ||
 		    fail "RssAnon is $anon kB after the drain"
 	fi
+	stop_server
+}
+
+@test "slow reader: a session that does not read holds up neither bob's other session nor carol" {
+	local T=$BATS_TEST_TMPDIR n=200 deadline
+
+	start_server
+	register_on a alice pw
+	conn_close a
+	register_on b bob pw
+	conn_close b
+	register_on c carol pw
+	conn_close c
+
+	# bob's first session does not read; his second one and carol do.
+	"$SENDER" -r -p "$PORT" -u bob -w pw -n "$n" -S -R "$T/ready1" \
+	    -o "$T/recv1" -T 120 2>"$T/reader1.err" 3>&- &
+	READER_PID=$!
+	"$SENDER" -r -p "$PORT" -u bob -w pw -n "$n" -R "$T/ready2" \
+	    -o "$T/recv2" -T 120 2>"$T/reader2.err" 3>&- &
+	local r2=$!
+	R2_PID=$r2
+	"$SENDER" -r -p "$PORT" -u carol -w pw -n "$n" -R "$T/ready3" \
+	    -o "$T/recv3" -T 120 2>"$T/reader3.err" 3>&- &
+	local r3=$!
+	R3_PID=$r3
+	deadline=$((SECONDS + 10))
+	until [[ -s $T/ready1 && -s $T/ready2 && -s $T/ready3 ]]; do
+		((SECONDS < deadline)) || fail "the readers did not log in"
+		sleep 0.02
+	done
+
+	# alice sends 200 x 64 KiB to bob, then 200 x 64 KiB to carol.
+	"$SENDER" -p "$PORT" -u alice -w pw -t bob -n "$n" -s "$SIZE" -W 8 \
+	    -k tobob -o "$T/sent_bob" -T 120 || fail "sending to bob failed"
+	"$SENDER" -p "$PORT" -u alice -w pw -t carol -n "$n" -s "$SIZE" -W 8 \
+	    -k tocarol -o "$T/sent_carol" -T 120 || fail "sending to carol failed"
+
+	# bob's reading session and carol get everything while bob's first
+	# session still has not read a byte.
+	wait_exit "$r2" 120 || fail "bob's reading session did not get all $n"
+	assert_equal "$WAIT_STATUS" 0
+	wait_exit "$r3" 120 || fail "carol did not get all $n"
+	assert_equal "$WAIT_STATUS" 0
+	diff <(awk '{ print $2, $1 }' "$T/sent_bob") "$T/recv2" ||
+	    fail "bob's reading session: pushes differ from the ids alice got"
+	diff <(awk '{ print $2, $1 }' "$T/sent_carol") "$T/recv3" ||
+	    fail "carol: pushes differ from the ids alice got"
+	proc_alive "$READER_PID" || fail "reader 1: $(cat "$T/reader1.err")"
+	[[ ! -s $T/recv1 ]] || fail "the first session read before it was told to"
+
+	# Then the slow session reads, and gets everything too.
+	kill -USR1 "$READER_PID"
+	wait_exit "$READER_PID" 120 || fail "bob's slow session did not get all $n"
+	READER_PID=
+	assert_equal "$WAIT_STATUS" 0
+	diff <(awk '{ print $2, $1 }' "$T/sent_bob") "$T/recv1" ||
+	    fail "bob's slow session: pushes differ from the ids alice got"
 	stop_server
 }
