@@ -18,7 +18,10 @@
 #   conn_open_raw NAME [PORT] [HOST]	connect, read nothing
 #   send NAME LINE			send LINE + CRLF
 #   send_raw NAME FORMAT [ARGS]		printf FORMAT ARGS to the socket, verbatim
-#   recv NAME [TIMEOUT]			read one line into LINE (CR stripped)
+#   recv NAME [TIMEOUT]			read one line into LINE (CR stripped);
+#					TIMEOUT defaults to MYCHAT_TIMEOUT (20 s:
+#					a loaded CI disk can stall a commit for
+#					seconds; only a failure waits that long)
 #   expect_line NAME REGEX		recv, then LINE must match REGEX
 #   expect_reply NAME CODE [REGEX]	read one whole reply (NNN-... NNN ...),
 #					skipping pushes into PUSHES; sets
@@ -51,7 +54,7 @@ fi
 : "${MYCHATD:=$TOP_BUILDDIR/src/mychatd}"
 : "${MYCHAT:=$TOP_BUILDDIR/src/mychat}"
 : "${MYCHATCTL:=$TOP_BUILDDIR/src/mychatctl}"
-: "${MYCHAT_TIMEOUT:=5}"
+: "${MYCHAT_TIMEOUT:=20}"
 : "${MYCHAT_START_TIMEOUT:=10}"
 export TOP_SRCDIR TOP_BUILDDIR MYCHATD MYCHAT MYCHATCTL MYCHAT_TIMEOUT
 
