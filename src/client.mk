@@ -10,3 +10,10 @@ dist_man_MANS += doc/mychat.1
 
 TESTS += t/client.bats t/client-interactive.bats
 EXTRA_DIST += t/client.bats t/client-interactive.bats
+
+# Unit tests of the client's text helpers.
+check_PROGRAMS += t/client/test_text
+t_client_test_text_SOURCES = t/client/test_text.c src/client-text.c
+t_client_test_text_CFLAGS = $(AM_CFLAGS)
+t_client_test_text_LDADD = src/libmychat.a
+TESTS += t/client/test_text$(EXEEXT)
