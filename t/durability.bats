@@ -32,7 +32,8 @@ teardown() {
 
 # The crash test in durability mode $1 (sync or nosync).
 crash_test() {
-	local mode=$1 k dir pid ids out st nrec waiting T=$BATS_TEST_TMPDIR
+	local mode=$1 online=${2:-} k dir pid ids out st nrec waiting live
+	local T=$BATS_TEST_TMPDIR deadline
 
 	k=${MSGTEST_KILL_AT:-$((RANDOM % 900 + 1))}
 	echo "durability $mode: kill -9 after the ${k}th 250"
@@ -50,6 +51,18 @@ crash_test() {
 	expect_eof b
 	conn_close b
 
+	if [[ -n $online ]]; then
+		# bob is connected and reads (the "delivered" path), never acks.
+		"$SENDER" -r -p "$PORT" -u bob -w pw -n "$N" -R "$T/live_ready" \
+		    -o "$T/live" -T 60 2>"$T/live.err" 3>&- &
+		live=$!
+		deadline=$((SECONDS + 10))
+		until [[ -s $T/live_ready ]]; do
+			((SECONDS < deadline)) || fail "bob did not log in"
+			sleep 0.02
+		done
+	fi
+
 	st=0
 	"$SENDER" -p "$PORT" -u alice -w pw -t bob -n "$N" -W "$WINDOW" \
 	    -k crash -o "$ids" -K "$k" -X "$pid" -T 60 2>"$out" || st=$?
@@ -57,6 +70,12 @@ crash_test() {
 	# 2: the connection dropped (the kill), as it must before N replies.
 	assert_equal "$st" 2
 	kill9_server "$pid"
+	if [[ -n $online ]]; then
+		wait_exit "$live" 60 || fail "bob's live session did not end"
+		echo "bob received $(wc -l <"$T/live") pushes before the crash"
+		grep -q ' delivered$' "$ids" ||
+		    fail "bob was online but no 250 said delivered"
+	fi
 	nrec=$(wc -l <"$ids")
 	echo "$nrec ids recorded"
 	((nrec >= k)) || fail "only $nrec ids recorded, the kill was at $k"
@@ -89,6 +108,16 @@ crash_test() {
 		" (m" $1 ") is not in HISTORY after the crash"; bad = 1 }
 	    END { exit bad }' "$T/hist" "$ids" ||
 	    fail "a message with a 250 is missing from HISTORY"
+	if [[ -n $online ]]; then
+		# A push is sent only for a committed message: whatever bob
+		# saw before the crash exists after it, with the same text.
+		awk 'NR == FNR { text[$1] = substr($5, 1, 8); next }
+		    text[$1] != sprintf("m%06d-", $2) { print "bob was pushed " \
+			"message " $1 " (m" $2 ") before the crash; it is " \
+			"gone after it"; bad = 1 }
+		    END { exit bad }' "$T/hist" "$T/live" ||
+		    fail "a pushed message was lost"
+	fi
 
 	# Resend all N with the same tokens: the recorded ones come back
 	# with their original id, nothing is stored twice.
@@ -117,4 +146,40 @@ crash_test() {
 
 @test "crash: kill -9 while messages are in flight loses no 250 (-D nosync)" {
 	crash_test nosync
+}
+
+@test "crash: kill -9 while messages are in flight to a reading recipient loses no 250 (-D nosync)" {
+	crash_test nosync online
+}
+
+@test "crash: an ACK answered 200 survives kill -9 (the cursor is committed before the reply)" {
+	local T=$BATS_TEST_TMPDIR dir ack
+
+	start_server
+	dir=$SERVER_DIR
+	register_on a alice pw
+	conn_close a
+	register_on b bob pw
+	send b QUIT
+	expect_reply b 221
+	expect_eof b
+	conn_close b
+	"$SENDER" -p "$PORT" -u alice -w pw -t bob -n 50 -o "$T/ids" -T 60 ||
+	    fail "sending 50 failed"
+	ack=$(sed -n '30p' "$T/ids" | cut -d' ' -f2)
+
+	login_on b bob pw
+	assert_equal "$LAST_REPLY" "200 welcome bob, 50 waiting"
+	send b "ACK $ack"
+	expect_reply b 200 "^200 acked $ack\$"
+	kill9_server
+	conn_close b
+
+	start_server --dir "$dir"
+	"$SENDER" -r -p "$PORT" -u bob -w pw -n 0 -R "$T/welcome" \
+	    -o "$T/pushed" -T 60 || fail "bob did not get his waiting messages"
+	assert_equal "$(cat "$T/welcome")" "200 welcome bob, 20 waiting"
+	diff <(sed -n '31,50p' "$T/ids" | awk '{ print $2, $1 }') "$T/pushed" ||
+	    fail "after the crash bob did not get exactly the 31st to 50th"
+	stop_server
 }
