@@ -7,6 +7,9 @@
 # after a restart on the same database every recorded id must be in
 # HISTORY and be delivered to the recipient at login, and resending the
 # same tagged lines must give back the original ids (no duplicates).
+# Run for -D sync and -D nosync, and once with bob online and reading (the
+# "delivered" path: what was pushed to him must exist after the crash).
+# Also: an ACK answered 200 survives kill -9.
 #
 # The moment: the sender itself sends SIGKILL to the server right after
 # the K-th 250 it records (K random in 1..900, or MSGTEST_KILL_AT), so the
