@@ -332,3 +332,35 @@ refuses() {
 	rm -rf "$d"
 	assert_output ""
 }
+
+@test "conf: SIGHUP changes the admin list for sessions already logged in" {
+	local f=$BATS_TEST_TMPDIR/admins.conf p deadline
+
+	p=$(free_port)
+	write_conf "$f" "port $p" "admin alice"
+	start_with_conf "$f" "$p"
+	register_on a alice pw1
+	register_on b bob pw2
+	send a "STATS"
+	expect_reply a 200 '^200 end$'
+	send b "STATS"
+	expect_reply b 403
+
+	write_conf "$f" "port $p" "admin bob"
+	kill -HUP "$SERVER_PID"
+	# Wait for the reload to show: bob's STATS is allowed.
+	deadline=$((SECONDS + MYCHAT_TIMEOUT))
+	while :; do
+		send b "STATS"
+		recv b
+		[[ $LINE =~ ^200 ]] && break
+		[[ $LINE =~ ^403\  ]] || fail "unexpected reply: $LINE"
+		((SECONDS < deadline)) ||
+		    fail "bob is still not an admin after SIGHUP"
+		sleep 0.05
+	done
+	expect_reply b 200 '^200 end$'
+	send a "STATS"
+	expect_reply a 403
+	stop_server
+}
