@@ -236,10 +236,18 @@ cmd_starttls(struct conn *c, struct proto_cmd *cmd)
 		conn_reply(c, RPL_NOTLS, "already encrypted");
 		return;
 	}
+	/*
+	 * The session starts again inside TLS (RFC 3207). Leave the online
+	 * registry before the 220 is queued, so that no push can follow it
+	 * in clear text.
+	 */
+	session_logout(c);
+	session_set_state(c, S_NEW);
+	c->peer[0] = '\0';
 	conn_reply(c, RPL_GOAHEAD, "go ahead");
 	/*
-	 * RFC 3207: whatever the client pipelined after STARTTLS is
-	 * discarded; the handshake starts once the 220 is flushed.
+	 * Whatever the client pipelined after STARTTLS is discarded; the
+	 * handshake starts once the 220 is flushed.
 	 */
 	c->flags |= CONN_STARTTLS;
 	bufferevent_disable(c->bev, EV_READ);

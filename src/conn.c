@@ -97,8 +97,12 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa, int tls)
 			return (NULL);
 		}
 	} else {
-		c->bev = bufferevent_socket_new(srv->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		/*
+		 * The socket outlives a plain bufferevent: STARTTLS swaps
+		 * it for a TLS one on the same descriptor. conn_close
+		 * closes it.
+		 */
+		c->bev = bufferevent_socket_new(srv->base, fd, 0);
 		if (c->bev == NULL) {
 			log_warnx("%s: bufferevent_socket_new", __func__);
 			close(fd);
@@ -129,14 +133,27 @@ conn_sink(struct conn *c)
 	return (bufferevent_get_output(c->bev));
 }
 
+/* Format a reply line and add it in one piece (one TLS record). */
 static void
 conn_vreply(struct conn *c, int code, char sep, const char *fmt, va_list ap)
 {
 	struct evbuffer	*out;
+	char		 line[512];
+	va_list		 ap2;
+	int		 n;
 
 	if (c->flags & CONN_DEAD)
 		return;
 	out = conn_sink(c);
+	va_copy(ap2, ap);
+	n = snprintf(line, sizeof(line), "%03d%c", code, sep);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap2);
+	va_end(ap2);
+	if ((size_t)n + 2 < sizeof(line)) {
+		memcpy(line + n, "\r\n", 2);
+		evbuffer_add(out, line, (size_t)n + 2);
+		return;
+	}
 	evbuffer_add_printf(out, "%03d%c", code, sep);
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
@@ -230,7 +247,12 @@ conn_close(struct conn *c, const char *reason)
 	session_logout(c);
 	c->flags |= CONN_DEAD;
 	if (c->bev != NULL) {
-		bufferevent_free(c->bev);
+		if (c->flags & CONN_TLS)
+			tls_close(c);	/* close_notify; frees the SSL and fd */
+		else {
+			bufferevent_free(c->bev);
+			close(c->fd);
+		}
 		c->bev = NULL;
 	}
 	TAILQ_REMOVE(&srv->conns, c, entry);

@@ -258,6 +258,7 @@ int		 auth_make_hash(const char *, char *, size_t);
 struct tls	*tls_new(const char *, const char *, char *, size_t);
 void		 tls_free(struct tls *);
 int		 tls_wrap(struct conn *);
+void		 tls_close(struct conn *);
 const char	*tls_error_string(struct conn *);
 
 /* server.c */

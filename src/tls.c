@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -88,38 +89,42 @@ tls_wrap(struct conn *c)
 }
 
 /*
- * STARTTLS, once the 220 is flushed: a TLS filter over the plain
- * bufferevent. The session starts again from scratch (RFC 3207: the
- * client must forget what it learnt in clear, so the server does too).
+ * STARTTLS, once the 220 is flushed: the plain bufferevent goes (with
+ * whatever the client pipelined after STARTTLS, RFC 3207) and a TLS one
+ * takes the same socket. The session was reset when the 220 was queued.
  */
 int
 conn_starttls(struct conn *c)
 {
-	struct bufferevent	*bev;
-	SSL			*ssl;
-
 	c->flags &= ~CONN_STARTTLS;
-	if (c->srv->tls == NULL || (ssl = SSL_new(c->srv->tls->ctx)) == NULL) {
+	if (c->srv->tls == NULL) {
 		conn_close(c, "STARTTLS: no TLS context");
 		return (-1);
 	}
-	bev = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		SSL_free(ssl);
-		conn_close(c, "STARTTLS: filter failed");
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (tls_wrap(c) == -1) {
+		close(c->fd);
+		conn_close(c, "STARTTLS: TLS setup failed");
 		return (-1);
 	}
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	/* the plain layer now carries TLS records: count only the clear text */
-	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
-	c->bev = bev;
-	c->flags |= CONN_TLS;
-	session_logout(c);
-	session_set_state(c, S_NEW);
-	c->peer[0] = '\0';
 	conn_setup(c);
 	return (0);
+}
+
+/*
+ * Free a TLS bufferevent. After a final reply (the output is flushed) a
+ * close_notify goes first, so the peer can tell a clean end from a cut.
+ */
+void
+tls_close(struct conn *c)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	if (ssl != NULL && c->state == S_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		(void)SSL_shutdown(ssl);	/* best effort, non-blocking */
+	bufferevent_free(c->bev);	/* BEV_OPT_CLOSE_ON_FREE: SSL and fd */
 }
 
 /* Why a connection failed: the TLS error if there is one. */
