@@ -20,13 +20,16 @@ setup() {
 	export XDG_DATA_HOME=$BATS_TEST_TMPDIR/xdg
 	unset MYCHAT_PASSWORD
 	FAKE_PID=
+	BG_PID=
 }
 
 teardown() {
-	if [[ -n $FAKE_PID ]]; then
-		kill "$FAKE_PID" 2>/dev/null || true
-		wait "$FAKE_PID" 2>/dev/null || true
-	fi
+	local p
+
+	for p in $FAKE_PID $BG_PID; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	mychat_teardown
 }
 
@@ -218,7 +221,7 @@ fake_server() {
 }
 
 @test "recv --follow prints new messages as they come and ACKs them" {
-	local a b pid deadline
+	local a b deadline
 	a=$(uniq_name a)
 	b=$(uniq_name b)
 	account "$a" pa
@@ -229,7 +232,7 @@ fake_server() {
 
 	MYCHAT_PASSWORD=pb "$MYCHAT" -p "$PORT" -u "$b" recv --follow \
 	    >"$BATS_TEST_TMPDIR/follow" 2>&1 3>&- &
-	pid=$!
+	BG_PID=$!
 	# Once recv is logged in, the peer is online.
 	deadline=$((SECONDS + 10))
 	while :; do
@@ -244,11 +247,54 @@ fake_server() {
 	# recv ACKs it after printing: the sender gets the receipt.
 	expect_push sender "^ACKED [0-9]+ $b$"
 	grep -q " $a live one$" "$BATS_TEST_TMPDIR/follow"
-	kill "$pid"
-	wait "$pid" || true
+	kill "$BG_PID"
+	wait "$BG_PID" || true
+	BG_PID=
 
 	login_on chk "$b" pb
 	assert_regex "$LAST_REPLY" "^200 welcome $b, 0 waiting$"
+}
+
+@test "recv --follow survives a server restart" {
+	local a b dir port deadline
+	a=$(uniq_name a)
+	b=$(uniq_name b)
+	start_server
+	dir=$SERVER_DIR
+	port=$PORT
+	account "$a" pa
+	account "$b" pb
+
+	MYCHAT_PASSWORD=pb "$MYCHAT" -t 2 -p "$port" -u "$b" recv --follow \
+	    >"$BATS_TEST_TMPDIR/follow" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	BG_PID=$!
+	MYCHAT_PASSWORD=pa mc -p "$port" -u "$a" send "$b" "before"
+	deadline=$((SECONDS + 10))
+	until grep -q " $a before$" "$BATS_TEST_TMPDIR/follow"; do
+		((SECONDS < deadline)) || fail "recv --follow printed nothing"
+		sleep 0.05
+	done
+
+	stop_server
+	deadline=$((SECONDS + 10))
+	until grep -q 'reconnecting' "$BATS_TEST_TMPDIR/err"; do
+		((SECONDS < deadline)) || fail "$(cat "$BATS_TEST_TMPDIR/err")"
+		sleep 0.05
+	done
+	MYCHAT_PASSWORD=pa run mc -p "$port" -u "$a" send "$b" "while down"
+	assert_failure 2
+	start_server --dir "$dir" --port "$port"
+	MYCHAT_PASSWORD=pa mc -p "$port" -u "$a" send "$b" "after"
+	deadline=$((SECONDS + 60))
+	until grep -q " $a after$" "$BATS_TEST_TMPDIR/follow"; do
+		((SECONDS < deadline)) || fail "$(cat "$BATS_TEST_TMPDIR/err")"
+		sleep 0.05
+	done
+	kill "$BG_PID"
+	wait "$BG_PID" || true
+	BG_PID=
+	run cat "$BATS_TEST_TMPDIR/follow"
+	assert_equal "${#lines[@]}" 2
 }
 
 @test "local log: one file per account and peer, both directions" {
