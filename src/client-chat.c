@@ -32,6 +32,7 @@ enum chat_step {
 	STEP_MODE,		/* new account or log in? */
 	STEP_NAME,
 	STEP_PASS,
+	STEP_PASS2,		/* the new password again */
 	STEP_LOGIN,		/* waiting for the server */
 	STEP_CHAT
 };
@@ -88,6 +89,7 @@ static void	chat_ask(enum chat_step);
 static void	chat_quit(void);
 static void	chat_done(int);
 static void	chat_forget(void);
+static void	chat_submit(void);
 
 static const char chat_help[] =
     "Commands:\n"
@@ -838,6 +840,9 @@ chat_ask(enum chat_step s)
 	case STEP_PASS:
 		ui_secret(ch.reg ? "Choose a password: " : "Password: ");
 		break;
+	case STEP_PASS2:
+		ui_secret("Repeat the password: ");
+		break;
 	case STEP_LOGIN:
 	case STEP_CHAT:
 		break;
@@ -947,13 +952,21 @@ chat_line(void *arg, char *line)
 			return;
 		}
 		memcpy(ch.pass, line, len + 1);
-		ch.step = STEP_LOGIN;
-		ui_pause(1);
-		if (cnet_connected(ch.net))
-			chat_login();
-		else if (!evtimer_pending(ch.retry_ev, NULL) &&
-		    !cnet_connecting(ch.net))
-			cnet_connect(ch.net);	/* chat_ready logs in */
+		if (ch.reg) {
+			chat_ask(STEP_PASS2);
+			break;
+		}
+		chat_submit();
+		break;
+	case STEP_PASS2:
+		if (strcmp(line, ch.pass) != 0) {
+			explicit_bzero(ch.pass, sizeof(ch.pass));
+			ui_printf("The passwords differ; please choose one "
+			    "again.");
+			chat_ask(STEP_PASS);
+			return;
+		}
+		chat_submit();
 		break;
 	case STEP_LOGIN:
 		break;
@@ -961,6 +974,19 @@ chat_line(void *arg, char *line)
 		chat_line_chat(line);
 		break;
 	}
+}
+
+/* Name and password are in: log in (connecting first if need be). */
+static void
+chat_submit(void)
+{
+	ch.step = STEP_LOGIN;
+	ui_pause(1);
+	if (cnet_connected(ch.net))
+		chat_login();
+	else if (!evtimer_pending(ch.retry_ev, NULL) &&
+	    !cnet_connecting(ch.net))
+		cnet_connect(ch.net);	/* chat_ready logs in */
 }
 
 /* A signal: INT ends the session politely, TERM at once, WINCH redraws. */

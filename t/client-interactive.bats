@@ -125,6 +125,13 @@ client_login() {
 	type_line c "$a"
 	wait_screen c 'Choose a password: *$'
 	type_line c Other2
+	wait_screen c 'Repeat the password: *$'
+	type_line c Other3
+	wait_screen c 'The passwords differ'
+	wait_screen c 'Choose a password: *$'
+	type_line c Other2
+	wait_screen c 'Repeat the password: *$'
+	type_line c Other2
 	wait_screen c "The name $a is already taken"
 	wait_screen c 'New account or log in\? \[n/l\] *$'
 
@@ -141,6 +148,7 @@ client_login() {
 	run screen c
 	refute_output --partial WrongPass9
 	refute_output --partial Other2
+	refute_output --partial Other3
 	refute_output --partial Secret1
 
 	# A new account works too (in a second client).
@@ -150,6 +158,8 @@ client_login() {
 	wait_screen d 'Name: *$'
 	type_line d "$n"
 	wait_screen d 'Choose a password: *$'
+	type_line d pw
+	wait_screen d 'Repeat the password: *$'
 	type_line d pw
 	wait_screen d "Account $n created"
 }
