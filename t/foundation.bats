@@ -484,6 +484,41 @@ BAD_NAME='^400 invalid name \(1-32 characters of A-Z a-z 0-9 _ \. -\)$'
 	expect_reply b 200 '^200 [0-9]+ online$'
 }
 
+@test "half-close: every command sent is answered, then the server closes" {
+	local n in
+
+	n=$(uniq_name)
+	in=$BATS_TEST_TMPDIR/in
+	printf 'PING 1\r\nREGISTER %s pw\r\nWHO\r\nPING 2\r\n' "$n" >"$in"
+	# socat shuts down its sending side at the end of its input, then
+	# waits (-t) for the server to close; timeout kills it (124) if the
+	# server never does.
+	run timeout "$MYCHAT_TIMEOUT" socat -t 3600 -T 3600 - \
+	    "TCP:127.0.0.1:$PORT" <"$in"
+	assert_success
+	mapfile -t lines <<<"${output//$'\r'/}"
+	output=${output//$'\r'/}
+	assert_line --index 0 --regexp '^200 [^ ]+ mychat [^ ]+ ready$'
+	assert_line --index 1 '200 PONG 1'
+	assert_line --index 2 "201 $n registered"
+	assert_line --partial "200-$n"
+	assert_line --regexp '^200 [0-9]+ online$'
+	assert_equal "${lines[-1]}" '200 PONG 2'
+}
+
+@test "a @token before anything but MSG: 501" {
+	conn_open a
+	send a "@t1 PING"
+	expect_reply a 501 '^501 only MSG takes a @token$'
+	register_on b "$(uniq_name)" pw
+	send b "@t2 WHO"
+	expect_reply b 501 '^501 only MSG takes a @token$'
+	send b "@t3 PING x"
+	expect_reply b 501 '^501 only MSG takes a @token$'
+	send b "PING"
+	expect_reply b 200 '^200 PONG$'
+}
+
 @test "two clients at once" {
 	local na nb
 
@@ -544,9 +579,9 @@ BAD_NAME='^400 invalid name \(1-32 characters of A-Z a-z 0-9 _ \. -\)$'
 	register_on b "$(uniq_name)" pw
 	stop_server
 	assert_equal "$SERVER_STATUS" 0
-	expect_line a '^421 '
+	expect_line a '^421 server shutting down$'
 	expect_eof a
-	expect_line b '^421 '
+	expect_line b '^421 server shutting down$'
 	expect_eof b
 }
 
