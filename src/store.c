@@ -26,6 +26,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "log.h"
 #include "proto.h"
 #include "store.h"
@@ -150,6 +153,42 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 	log_warnx("db: %s", msg);
 }
 
+/*
+ * The cache region grows in steps as pages are used, and each step is a
+ * sparse extension of a memory-mapped file: on a full disk the first
+ * touch is SIGBUS. Reserve the disk blocks for a region's full growth now
+ * (FALLOC_FL_KEEP_SIZE leaves the file size to Berkeley DB), so a full
+ * disk shows up as write errors (451) instead.
+ */
+static void
+store_reserve_regions(struct store *st)
+{
+	char		 path[4096];
+	struct stat	 sb;
+	u_int32_t	 gb, b;
+	int		 ncache, fd, i;
+	off_t		 want;
+
+	if (st->env->get_cachesize(st->env, &gb, &b, &ncache) != 0)
+		return;
+	want = (off_t)gb * 1024 * 1024 * 1024 + (off_t)b + (8 << 20);
+	for (i = 1; i <= 9; i++) {
+		snprintf(path, sizeof(path), "%s/__db.%03d", st->home, i);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+			continue;
+		/*
+		 * With DB_REGION_INIT every region but the cache is written
+		 * whole at its final size; the cache starts small (about
+		 * 0.5 MB) and is the one to reserve.
+		 */
+		if (fstat(fd, &sb) == 0 && sb.st_size < want / 32 &&
+		    fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, want) == -1)
+			log_warnx("store: reserving %s: %s", path,
+			    strerror(errno));
+		close(fd);
+	}
+}
+
 /* Open (creating and recovering if needed) the environment in dir. */
 int
 store_open(struct store **out, const char *dir, int flags, char *err,
@@ -178,6 +217,19 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 	st->env->set_lk_max_locks(st->env, 100000);
 	st->env->set_lk_max_objects(st->env, 100000);
 	st->env->set_lk_max_lockers(st->env, 10000);
+	/*
+	 * The regions are memory-mapped files in the database directory.
+	 * Touching a hole in a sparse one on a full disk is SIGBUS, not an
+	 * error: so write them whole at creation (DB_REGION_INIT) and size
+	 * them up front so that they never grow while the server runs.
+	 */
+	st->env->set_flags(st->env, DB_REGION_INIT, 1);
+	st->env->set_memory_init(st->env, DB_MEM_LOCK, 100000);
+	st->env->set_memory_init(st->env, DB_MEM_LOCKOBJECT, 100000);
+	st->env->set_memory_init(st->env, DB_MEM_LOCKER, 10000);
+	st->env->set_memory_init(st->env, DB_MEM_TRANSACTION, 1000);
+	st->env->set_memory_init(st->env, DB_MEM_THREAD, 1000);
+	st->env->set_memory_init(st->env, DB_MEM_LOGID, 100);
 	st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
 	st->env->log_set_config(st->env, DB_LOG_AUTO_REMOVE, 1);
 	if (flags & STORE_NOSYNC)
@@ -193,6 +245,7 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 		store_err(err, errlen, dir, ret);
 		goto fail;
 	}
+	store_reserve_regions(st);
 	for (i = 0; i < SDB_COUNT; i++) {
 		if ((ret = db_create(&st->db[i], st->env, 0)) != 0) {
 			store_err(err, errlen, "db_create", ret);
