@@ -31,14 +31,14 @@ fuzz:
 	    $(SHELL) $(top_srcdir)/t/fuzz/run
 .PHONY: fuzz
 
-# Helpers of the black-box tests.
+# Helpers of the black-box tests: hard-rst (RST, never-reading and
+# trickling clients), hard-load (50 concurrent senders for kill -9).
 check_PROGRAMS += t/tools/hard-rst t/tools/hard-load
 t_tools_hard_rst_SOURCES = t/tools/hard-rst.c
 t_tools_hard_load_SOURCES = t/tools/hard-load.c
 
-# The fault shim: an LD_PRELOAD library, built by the test itself with
-# $(CC) when it is needed (no libtool in this tree).
+# Black-box tests; faults.bats needs root for mount(8) and skips without.
 TESTS += t/hardening.bats t/faults.bats
 
 EXTRA_DIST += t/hard.mk t/hardening.bats t/faults.bats t/fuzz/run \
-	t/fuzz/corpus t/fuzz/regress doc/hardening.md
+	t/fuzz/corpus t/fuzz/regress t/fuzz/mychat.dict doc/hardening.md
