@@ -90,6 +90,7 @@ static void	chat_quit(void);
 static void	chat_done(int);
 static void	chat_forget(void);
 static void	chat_submit(void);
+static void	chat_retry_later(const char *, const char *);
 
 static const char chat_help[] =
     "Commands:\n"
@@ -600,6 +601,12 @@ chat_login_reply(void *arg, int code, int last, const char *text)
 		chat_pump();
 		return;
 	}
+	if (ch.ever_authed && text_reply_exit(code) == EX_MC_TEMP) {
+		/* The server is busy or going down: keep trying. */
+		cnet_disconnect(ch.net);
+		chat_retry_later("login", safe);
+		return;
+	}
 	explicit_bzero(ch.pass, sizeof(ch.pass));
 	ch.refused = text_reply_exit(code);
 	switch (code) {
@@ -711,7 +718,6 @@ static void
 chat_lost(void *arg, enum cnet_err e, const char *why)
 {
 	struct outmsg	*o;
-	struct timeval	 tv;
 	int		 n = 0;
 
 	if (ch.closing) {
@@ -726,13 +732,8 @@ chat_lost(void *arg, enum cnet_err e, const char *why)
 	ch.authed = 0;
 	ch.to_inflight = 0;
 	ch.server_peer[0] = '\0';
-	TAILQ_FOREACH(o, &ch.out, entry) {
-		o->sent = 0;
-		n++;
-	}
 	if (ch.quitting) {
 		/* Leaving anyway; say what may not have gone out. */
-		n = 0;
 		TAILQ_FOREACH(o, &ch.out, entry)
 			if (o->kind == OUT_MSG)
 				n++;
@@ -751,10 +752,29 @@ chat_lost(void *arg, enum cnet_err e, const char *why)
 		 */
 		return;
 	}
+	chat_retry_later(cnet_strerr(e), why);
+}
+
+/* Connect again after the next backoff delay (1, 2, 4 ... 30 s). */
+static void
+chat_retry_later(const char *what, const char *why)
+{
+	struct outmsg	*o;
+	struct timeval	 tv;
+	int		 n = 0;
+
+	ch.authed = 0;
+	ch.to_inflight = 0;
+	ch.server_peer[0] = '\0';
+	TAILQ_FOREACH(o, &ch.out, entry) {
+		o->sent = 0;
+		if (o->kind == OUT_MSG)
+			n++;
+	}
 	ch.backoff = ch.backoff == 0 ? 1 : ch.backoff * 2;
 	if (ch.backoff > CHAT_BACKOFF_MAX)
 		ch.backoff = CHAT_BACKOFF_MAX;
-	ui_printf("*** %s: %s; reconnecting in %d s%s", cnet_strerr(e), why,
+	ui_printf("*** %s: %s; reconnecting in %d s%s", what, why,
 	    ch.backoff, n > 0 ? " (unanswered messages will be resent)" : "");
 	tv.tv_sec = ch.backoff;
 	tv.tv_usec = 0;
