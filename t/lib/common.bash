@@ -7,8 +7,9 @@
 #	directory (or DIR, to restart on an existing one), listening on
 #	127.0.0.1 (or each --addr), and wait until it listens. Sets and
 #	exports PORT, SERVER_PID, SERVER_DIR, SERVER_LOG.
-#   stop_server [PID]	SIGTERM, wait (10 s), kill -9 if needed; fails
-#			unless the server exited 0 without a sanitizer report
+#   stop_server [PID]	SIGTERM, wait (MYCHAT_STOP_TIMEOUT, 30 s), kill -9 if
+#			needed; fails unless the server exited 0 without a
+#			sanitizer report (SERVER_STATUS: its exit status)
 #   kill9_server [PID]	kill -9 and reap
 #   stop_all_servers	stop every server started by this process; call
 #			it from teardown/teardown_file (mychat_teardown does)
@@ -55,8 +56,10 @@ fi
 : "${MYCHAT:=$TOP_BUILDDIR/src/mychat}"
 : "${MYCHATCTL:=$TOP_BUILDDIR/src/mychatctl}"
 : "${MYCHAT_TIMEOUT:=20}"
-: "${MYCHAT_START_TIMEOUT:=10}"
+: "${MYCHAT_START_TIMEOUT:=30}"
+: "${MYCHAT_STOP_TIMEOUT:=30}"
 export TOP_SRCDIR TOP_BUILDDIR MYCHATD MYCHAT MYCHATCTL MYCHAT_TIMEOUT
+export MYCHAT_START_TIMEOUT MYCHAT_STOP_TIMEOUT
 
 # Per-process state: servers started here, open connections, queued pushes.
 # (-g: bats sources this file inside a function.)
@@ -246,10 +249,10 @@ stop_server() {
 	forget_pid "$pid"
 	SERVER_STATUS=
 	kill -TERM "$pid" 2>/dev/null || true
-	if ! wait_exit "$pid" 10; then
+	if ! wait_exit "$pid" "$MYCHAT_STOP_TIMEOUT"; then
 		kill -9 "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
-		fail "mychatd $pid did not exit within 10 s of SIGTERM"
+		fail "mychatd $pid did not exit within $MYCHAT_STOP_TIMEOUT s of SIGTERM"
 		return 1
 	fi
 	SERVER_STATUS=$WAIT_STATUS
