@@ -543,8 +543,11 @@ cmd_ack(struct conn *c, struct proto_cmd *cmd)
 		conn_reply(c, RPL_TRYLATER, "try again later");
 		return;
 	}
-	if (ret == 0 || id > store_last_id(srv->store) ||
-	    strcasecmp(m.to, c->user->name) != 0) {
+	/*
+	 * A message staged in this same group is visible here and may be
+	 * acked (a pipelined note to self): both commit or fail together.
+	 */
+	if (ret == 0 || strcasecmp(m.to, c->user->name) != 0) {
 		conn_reply(c, RPL_NOTFOUND, "no message %llu for you",
 		    (unsigned long long)id);
 		return;
