@@ -246,7 +246,7 @@ write_conf() {
 	send t "HELP"
 	expect_reply t 200 '^200 end of HELP$'
 	send t "STARTTLS"
-	expect_reply t 454
+	expect_reply t 454 '^454 already encrypted$'
 	send t "PING still-here"
 	expect_reply t 200 '^200 PONG still-here$'
 }
@@ -360,7 +360,7 @@ write_conf() {
 	send s "HELP"
 	expect_reply s 200 '^200 end of HELP$'
 	send s "STARTTLS"
-	expect_reply s 454
+	expect_reply s 454 '^454 already encrypted$'
 
 	send s "TO $b"
 	expect_reply s 200 "^200 $b is online$"
@@ -423,6 +423,77 @@ write_conf() {
 	tool_wait s2 '^starttls: TLS established'
 	send s2 "WHO"
 	expect_line s2 '^401 log in first$'
+}
+
+@test "STARTTLS on a session receiving pushes: nothing follows the 220 in clear" {
+	local u p flood i
+
+	u=$(uniq_name u)
+	p=$(uniq_name p)
+	# no login timeout: this test is about pushes only
+	write_conf 'login-timeout 0'
+	tls_start_server -c "$CONF"
+	# -d: the tool drops the pushes it gets in clear (bash would read
+	# the flood too slowly) and says so on stderr
+	tool_connect s -d -c "$CERTS/ca.pem" 127.0.0.1 "$PORT"
+	expect_line s '^200 '
+	send s "REGISTER $u pw-$u"
+	expect_reply s 201
+	register_on p "$p" "pw-$p"
+	send p "TO $u"
+	expect_reply p 200 "^200 $u is online$"
+
+	# a stream of messages to u, still flowing when u asks for STARTTLS
+	flood=$BATS_TEST_TMPDIR/flood
+	for ((i = 1; i <= 20000; i++)); do
+		printf 'MSG flood %d\r\n' "$i"
+	done >"$flood"
+	cat "$flood" >&"${MYCHAT_FD[p]}" &
+	TOOL_PIDS+=($!)
+	tool_wait s '^starttls: first push dropped'
+	send s "STARTTLS"
+	expect_line s '^220 go ahead$'
+	# the tool exits 4 if clear bytes follow the 220
+	run tool_wait s '^starttls: (TLS established|.*in clear after the 220)'
+	assert_output --partial 'TLS established'
+	send s "WHO"
+	expect_line s '^401 log in first$'
+	# what was not pushed stays stored: u gets it after logging in again
+	send s "LOGIN $u pw-$u"
+	expect_reply s 200 "^200 welcome $u, [0-9]+ waiting$"
+}
+
+@test "STARTTLS on a connection older than login-timeout: time to log in again" {
+	local u start i
+
+	u=$(uniq_name u)
+	write_conf 'login-timeout 8'
+	tls_start_server -c "$CONF"
+	register_on p "$u" "pw-$u"
+	start=$SECONDS
+	tool_connect s -c "$CERTS/ca.pem" 127.0.0.1 "$PORT"
+	expect_line s '^200 '
+	send s "LOGIN $u pw-$u"
+	expect_reply s 200 "^200 welcome $u"
+	# the precondition: this connection is older than login-timeout
+	while ((SECONDS - start <= 9)); do
+		send s "PING age"
+		expect_reply s 200 '^200 PONG age$'
+		sleep 1
+	done
+	send s "STARTTLS"
+	expect_line s '^220 go ahead$'
+	tool_wait s '^starttls: TLS established'
+	# The upgraded session starts logged out, so the login timeout
+	# applies again, but from the upgrade, not from the connect: it must
+	# survive the next housekeeping ticks (one a second) and log in.
+	for ((i = 0; i < 3; i++)); do
+		send s "PING upgraded"
+		expect_reply s 200 '^200 PONG upgraded$'
+		sleep 1
+	done
+	send s "LOGIN $u pw-$u"
+	expect_reply s 200 "^200 welcome $u"
 }
 
 @test "garbage instead of a ClientHello is dropped; other sessions go on" {

@@ -3,7 +3,7 @@
  * mychat STARTTLS mode and socat cannot upgrade a connection in the middle,
  * so this small program does both kinds of session with OpenSSL:
  *
- *	starttls [-I] [-c CAFILE] [-n NAME] [-k] [-x LINE]... [-l PORTFILE]
+ *	starttls [-Idk] [-c CAFILE] [-n NAME] [-x LINE]... [-l PORTFILE]
  *	    [-t SECONDS] HOST PORT
  *
  * Without -I (STARTTLS): it connects in clear and relays lines both ways
@@ -13,7 +13,11 @@
  * relays the server's clear lines up to its "220 " line, and makes the TLS
  * handshake. Bytes the server sends in clear after the 220 are an error:
  * the server answered something it should have discarded. A reply other
- * of 454 is relayed and the session stays in clear.
+ * of 454 is relayed and the session stays in clear. With -d, pushes
+ * ("MSG ..." and "ACKED ..." lines) received in clear before the 220 are
+ * dropped instead of relayed, and counted: "starttls: first push dropped"
+ * on stderr at the first, "starttls: N pushes dropped" at the 220 (a test
+ * can flood a session without reading the flood line by line).
  * With -I (implicit TLS) it makes the handshake right after connecting.
  *
  * Once encrypted it relays stdin and stdout through TLS. At the end of
@@ -229,8 +233,9 @@ forward_lines(int sfd, char *in, size_t *inlen, char **xlines, int nx)
  * with 220. Returns when the handshake may start.
  */
 static void
-clear_phase(int sfd, char **xlines, int nx, int timeout)
+clear_phase(int sfd, char **xlines, int nx, int timeout, int drop)
 {
+	unsigned long	 ndrop = 0;
 	char		 in[BUFSZ], srv[BUFSZ];
 	size_t		 inlen = 0, srvlen = 0, n;
 	ssize_t		 r;
@@ -276,8 +281,20 @@ clear_phase(int sfd, char **xlines, int nx, int timeout)
 		srvlen += (size_t)r;
 		while ((nl = memchr(srv, '\n', srvlen)) != NULL) {
 			n = (size_t)(nl - srv) + 1;
+			if (drop && ((n >= 4 && strncmp(srv, "MSG ", 4) == 0) ||
+			    (n >= 6 && strncmp(srv, "ACKED ", 6) == 0))) {
+				if (ndrop++ == 0)
+					fprintf(stderr, "starttls: first push "
+					    "dropped\n");
+				memmove(srv, srv + n, srvlen - n);
+				srvlen -= n;
+				continue;
+			}
 			write_all(1, srv, n);
 			if (asked && n >= 4 && strncmp(srv, "220 ", 4) == 0) {
+				if (drop)
+					fprintf(stderr, "starttls: %lu pushes "
+					    "dropped\n", ndrop);
 				if (srvlen > n)
 					die(4, "%zu bytes in clear after the "
 					    "220: \"%.*s\"", srvlen - n,
@@ -467,7 +484,7 @@ tls_phase(SSL *ssl, int sfd)
 static void __attribute__((__noreturn__))
 usage(void)
 {
-	fprintf(stderr, "usage: starttls [-Ik] [-c cafile] [-n name] "
+	fprintf(stderr, "usage: starttls [-Idk] [-c cafile] [-n name] "
 	    "[-x line]... [-l portfile] [-t seconds] host port\n");
 	exit(1);
 }
@@ -477,12 +494,16 @@ main(int argc, char *argv[])
 {
 	char	*xlines[MAXX], *cafile = NULL, *name = NULL, *portfile = NULL;
 	int	 ch, nx = 0, implicit = 0, insecure = 0, timeout = 10, sfd;
+	int	 drop = 0;
 	SSL	*ssl;
 
-	while ((ch = getopt(argc, argv, "Ic:kl:n:t:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "Ic:dkl:n:t:x:")) != -1) {
 		switch (ch) {
 		case 'I':
 			implicit = 1;
+			break;
+		case 'd':
+			drop = 1;
 			break;
 		case 'c':
 			cafile = optarg;
@@ -521,7 +542,7 @@ main(int argc, char *argv[])
 	signal(SIGALRM, on_alarm);
 	sfd = tcp_connect(argv[0], argv[1]);
 	if (!implicit)
-		clear_phase(sfd, xlines, nx, timeout);
+		clear_phase(sfd, xlines, nx, timeout, drop);
 	else
 		alarm((unsigned int)timeout);
 	ssl = handshake(sfd, cafile, name, insecure);
