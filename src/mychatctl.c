@@ -24,9 +24,6 @@
 
 #include <crypt.h>
 
-/* <unistd.h>'s access(2) mode RPL_OK clashes with proto.h's reply RPL_OK. */
-#undef RPL_OK
-
 #include "conf.h"
 #include "log.h"
 #include "proto.h"
