@@ -123,6 +123,20 @@ ctl_wipe(void *p, size_t len)
 #endif
 }
 
+/* The terminal while echo is off, for the signal handler. */
+static struct termios		ctl_tty_saved;
+static volatile sig_atomic_t	ctl_tty_fd = -1;
+
+/* A signal while echo is off: turn echo back on, then die of it. */
+static void
+ctl_tty_signal(int sig)
+{
+	if (ctl_tty_fd != -1)
+		(void)tcsetattr(ctl_tty_fd, TCSAFLUSH, &ctl_tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /*
  * Read one line from the terminal with echo off. Returns 0, or -1 when
  * there is no terminal or the read fails.
@@ -131,6 +145,7 @@ static int
 ctl_read_tty(const char *prompt, char *buf, size_t len)
 {
 	struct termios	 saved, noecho;
+	struct sigaction sa, oint, oterm, ohup;
 	FILE		*tty;
 	size_t		 n;
 	int		 fd, rv = 0;
@@ -150,13 +165,23 @@ ctl_read_tty(const char *prompt, char *buf, size_t len)
 	noecho.c_lflag |= ECHONL;
 	fputs(prompt, tty);
 	fflush(tty);
-	if (tcsetattr(fd, TCSAFLUSH, &noecho) == -1) {
-		fclose(tty);
-		return (-1);
-	}
-	if (fgets(buf, (int)len, tty) == NULL)
+	ctl_tty_saved = saved;
+	ctl_tty_fd = fd;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctl_tty_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &oint);
+	sigaction(SIGTERM, &sa, &oterm);
+	sigaction(SIGHUP, &sa, &ohup);
+	if (tcsetattr(fd, TCSAFLUSH, &noecho) == -1)
+		rv = -1;
+	else if (fgets(buf, (int)len, tty) == NULL)
 		rv = -1;
 	(void)tcsetattr(fd, TCSAFLUSH, &saved);
+	ctl_tty_fd = -1;
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGTERM, &oterm, NULL);
+	sigaction(SIGHUP, &ohup, NULL);
 	fclose(tty);
 	if (rv == 0) {
 		n = strcspn(buf, "\r\n");
@@ -295,8 +320,10 @@ ctl_useradd(struct store *st, const char *dbdir, int argc, char **argv)
 		    u.name);
 		return (EXIT_EXISTS);
 	}
-	if ((rv = ctl_get_password(argv[0], pw, sizeof(pw))) != EXIT_OK)
+	if ((rv = ctl_get_password(argv[0], pw, sizeof(pw))) != EXIT_OK) {
+		ctl_wipe(pw, sizeof(pw));
 		return (rv);
+	}
 	memset(&u, 0, sizeof(u));
 	strcpy(u.name, argv[0]);
 	rv = ctl_hash(pw, u.hash, sizeof(u.hash));
@@ -366,8 +393,10 @@ ctl_passwd(struct store *st, const char *dbdir, int argc, char **argv)
 		    argv[0]);
 		return (EXIT_NOUSER);
 	}
-	if ((rv = ctl_get_password(u.name, pw, sizeof(pw))) != EXIT_OK)
+	if ((rv = ctl_get_password(u.name, pw, sizeof(pw))) != EXIT_OK) {
+		ctl_wipe(pw, sizeof(pw));
 		return (rv);
+	}
 	rv = ctl_hash(pw, hash, sizeof(hash));
 	ctl_wipe(pw, sizeof(pw));
 	if (rv == -1)
