@@ -696,7 +696,8 @@ cmd_stats(struct conn *c, struct proto_cmd *cmd)
 	struct server_stats	*s = &srv->stats;
 	struct store_stats	 ss;
 
-	if (!(c->flags & CONN_ADMIN)) {
+	/* asked afresh each time: SIGHUP may have changed the admin list */
+	if (!conf_is_admin(srv->conf, c->user->lname)) {
 		conn_reply(c, RPL_FORBIDDEN, "not allowed");
 		return;
 	}

@@ -49,7 +49,6 @@ enum sess_state {
 #define CONN_OUTFULL	0x0004	/* reading paused: output over the limit */
 #define CONN_TLS	0x0008	/* the connection is encrypted */
 #define CONN_STARTTLS	0x0010	/* upgrade after the 220 is flushed */
-#define CONN_ADMIN	0x0020	/* logged in as an admin account */
 #define CONN_EOF	0x0040	/* the peer shut down its side */
 
 /* One client connection and its protocol session. */

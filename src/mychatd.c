@@ -378,6 +378,18 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/*
+ * SIGTERM or SIGINT before the event loop has its own handlers (the
+ * database may take a while to open): remember it, stop right after.
+ */
+static volatile sig_atomic_t early_stop;
+
+static void
+early_stop_handler(int sig)
+{
+	early_stop = 1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -471,6 +483,9 @@ main(int argc, char *argv[])
 	}
 	srv.conf = cf;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, early_stop_handler);
+	signal(SIGINT, early_stop_handler);
+	signal(SIGHUP, SIG_IGN);
 
 	if (cf->tls_port != 0 || cf->tls_cert != NULL) {
 		if ((srv.tls = tls_new(cf->tls_cert, cf->tls_key, err,
@@ -551,6 +566,8 @@ main(int argc, char *argv[])
 	    cf->dbdir, cf->durability == DURABLE_SYNC ? "sync" : "nosync",
 	    cf->max_line, cf->out_limit, cf->idle_timeout);
 	tell_parent(notify, "ok");
+	if (early_stop)
+		server_stop(&srv);
 
 	event_base_dispatch(srv.base);
 

@@ -88,8 +88,6 @@ session_login(struct conn *c, const char *name)
 	TAILQ_INSERT_TAIL(&o->conns, c, user_entry);
 	o->nconns++;
 	c->user = o;
-	if (conf_is_admin(srv->conf, o->lname))
-		c->flags |= CONN_ADMIN;
 	session_set_state(c, S_READY);
 }
 
