@@ -8,8 +8,9 @@
  *
  * Without -I (STARTTLS): it connects in clear and relays lines both ways
  * (stdin to the server, the server to stdout) until stdin sends a line
- * that is "STARTTLS" (any case). It sends that line, with each -x LINE
- * after it, in ONE write(2) (the pipelining attack of RFC 3207), then
+ * that is "STARTTLS" (any case). It sends that line, with the lines of the
+ * same read before it, each -x LINE after it, and the rest of that read,
+ * in ONE write(2) (the pipelining attack of RFC 3207), then
  * relays the server's clear lines up to its "220 " line, and makes the TLS
  * handshake. Bytes the server sends in clear after the 220 are an error:
  * the server answered something it should have discarded. A reply other
@@ -189,40 +190,41 @@ is_starttls(const char *line, size_t n)
 }
 
 /*
- * Forward the whole lines of in to the server, up to a STARTTLS line: that
- * one goes out with the -x lines and whatever stdin sent after it, in one
- * write(2). Returns 1 once STARTTLS is sent.
+ * Forward the whole lines of in to the server, up to and including a
+ * STARTTLS line, which takes the -x lines and whatever stdin sent after it:
+ * all in one write(2). Returns 1 once STARTTLS is sent.
  */
 static int
 forward_lines(int sfd, char *in, size_t *inlen, char **xlines, int nx)
 {
 	char	 out[BUFSZ * 2];
 	char	*nl;
-	size_t	 n, o;
+	size_t	 n, o = 0, off = 0;
 	int	 i;
 
-	while ((nl = memchr(in, '\n', *inlen)) != NULL) {
-		n = (size_t)(nl - in) + 1;
-		if (!is_starttls(in, n - 1)) {
-			write_all(sfd, in, n);
-			memmove(in, in + n, *inlen - n);
-			*inlen -= n;
+	while ((nl = memchr(in + off, '\n', *inlen - off)) != NULL) {
+		n = (size_t)(nl - (in + off)) + 1;
+		memcpy(out + o, in + off, n);
+		o += n;
+		off += n;
+		if (!is_starttls(in + off - n, n - 1))
 			continue;
-		}
-		memcpy(out, in, n);
-		o = n;
 		for (i = 0; i < nx; i++) {
 			o += (size_t)snprintf(out + o, sizeof(out) - o,
 			    "%s\r\n", xlines[i]);
 			if (o >= sizeof(out))
 				die(1, "-x lines too long");
 		}
-		memcpy(out + o, in + n, *inlen - n);
-		o += *inlen - n;
+		memcpy(out + o, in + off, *inlen - off);
+		o += *inlen - off;
 		write_all(sfd, out, o);		/* one segment */
 		*inlen = 0;
 		return (1);
 	}
+	if (o > 0)
+		write_all(sfd, out, o);
+	memmove(in, in + off, *inlen - off);
+	*inlen -= off;
 	if (*inlen == BUFSZ)
 		die(1, "input line too long");
 	return (0);
