@@ -89,6 +89,44 @@ last_line() {
 	screen "$1" | grep -v '^[[:space:]]*$' | tail -n 1
 }
 
+# Start a relay to the server on RELAY_PORT: the first connection runs the
+# bash code $1 (stdin and stdout are the client's socket, $PORT is the
+# server's port) and makes the file $BATS_TEST_TMPDIR/first-done when it
+# ends; later connections are passed through to the server.
+start_relay() {
+	local deadline
+
+	command -v socat >/dev/null || skip "socat is not installed"
+	RELAY_PORT=$(free_port)
+	{
+		printf '#!/bin/bash\nPORT=%q\n' "$PORT"
+		printf 'if mkdir %q 2>/dev/null; then\n' \
+		    "$BATS_TEST_TMPDIR/first"
+		printf '%s\n' "$1"
+		printf 'touch %q\nexit 0\nfi\n' "$BATS_TEST_TMPDIR/first-done"
+		printf 'exec socat - TCP:127.0.0.1:%s\n' "$PORT"
+	} >"$BATS_TEST_TMPDIR/relay"
+	chmod +x "$BATS_TEST_TMPDIR/relay"
+	socat TCP-LISTEN:"$RELAY_PORT",bind=127.0.0.1,reuseaddr,fork \
+	    EXEC:"$BATS_TEST_TMPDIR/relay" </dev/null >/dev/null 2>&1 3>&- &
+	RELAY_PID=$!
+	deadline=$((SECONDS + 10))
+	until proc_listens "$RELAY_PID" "$RELAY_PORT"; do
+		((SECONDS < deadline)) || fail "relay not listening"
+		sleep 0.02
+	done
+}
+
+# Wait until the relay's first connection has ended.
+wait_relay_done() {
+	local deadline=$((SECONDS + MYCHAT_TIMEOUT))
+
+	until [[ -e $BATS_TEST_TMPDIR/first-done ]]; do
+		((SECONDS < deadline)) || fail "the relay's first connection did not end"
+		sleep 0.05
+	done
+}
+
 # Log the client in session $1 in as $2 with password $3.
 client_login() {
 	start_client "$1" -p "$PORT" 127.0.0.1
@@ -370,7 +408,7 @@ client_login() {
 }
 
 @test "a message re-sent by the server after a reconnect is shown once" {
-	local a b deadline relay_port
+	local a b
 	a=$(uniq_name a)
 	b=$(uniq_name b)
 	register_on reg "$a" pa
@@ -381,32 +419,18 @@ client_login() {
 	send peer "MSG shown once"
 	expect_reply peer 250
 
-	command -v socat >/dev/null || skip "socat is not installed"
-	# A relay that swallows the client's ACKs: the ACK's reply never
-	# comes, the client times out, reconnects, and the server pushes the
-	# unacknowledged message again.
-	relay_port=$(free_port)
-	cat >"$BATS_TEST_TMPDIR/relay" <<RELAY
-#!/bin/bash
+	# The first connection hangs up when the client ACKs, before the ACK
+	# reaches the server: after the reconnect, the server pushes the
+	# message again.
+	start_relay '
 exec 5<>/dev/tcp/127.0.0.1/$PORT
 cat <&5 &
 while IFS= read -r l; do
-	[[ \$l == "ACK "* ]] && continue
-	printf '%s\n' "\$l" >&5
+	[[ $l == "ACK "* ]] && break
+	printf "%s\n" "$l" >&5
 done
-kill \$!
-RELAY
-	chmod +x "$BATS_TEST_TMPDIR/relay"
-	socat TCP-LISTEN:"$relay_port",bind=127.0.0.1,reuseaddr,fork \
-	    EXEC:"$BATS_TEST_TMPDIR/relay" </dev/null >/dev/null 2>&1 3>&- &
-	RELAY_PID=$!
-	deadline=$((SECONDS + 10))
-	until proc_listens "$RELAY_PID" "$relay_port"; do
-		((SECONDS < deadline)) || fail "relay not listening"
-		sleep 0.02
-	done
-
-	start_client c -t 2 -p "$relay_port" 127.0.0.1
+kill $!'
+	start_client c -p "$RELAY_PORT" 127.0.0.1
 	wait_screen c 'New account or log in'
 	type_line c l
 	wait_screen c 'Name( \[[^]]*\])?: *$'
@@ -414,33 +438,31 @@ RELAY
 	wait_screen c 'Password: *$'
 	type_line c pa
 	wait_screen c "\] >>> $b: shown once$"
-	wait_screen c '\*\*\* timed out waiting for the server: no reply'
-	wait_screen c '\*\*\* logged in again' 20
+	wait_screen c '\*\*\* connection lost: .*; reconnecting'
+	wait_screen c '\*\*\* logged in again'
 	# Pushes come in id order: once this one shows, the old one is past.
 	send peer "MSG after the reconnect"
 	expect_reply peer 250
 	wait_screen c "\] >>> $b: after the reconnect$"
 	run screen c
 	assert_equal "$(grep -c 'shown once$' <<<"$output")" 1
+	# And now both are acknowledged.
+	expect_push peer "^ACKED [0-9]+ $a$"
 }
 
 @test "the server drops a slow login: the client connects again when ready" {
-	local a deadline
-	command -v ss >/dev/null || skip "ss (iproute2) is not installed"
+	local a
 	a=$(uniq_name a)
-	printf 'login-timeout 3\n' >"$BATS_TEST_TMPDIR/slow.conf"
-	start_server -c "$BATS_TEST_TMPDIR/slow.conf"
 	register_on reg "$a" pa
 	conn_close reg
 
-	start_client c -p "$PORT" 127.0.0.1
+	# The first connection is closed the way the server closes a login
+	# that takes too long (login-timeout).
+	start_relay '
+printf "200 fake mychat 0 ready\r\n421 login timeout\r\n"'
+	start_client c -p "$RELAY_PORT" 127.0.0.1
 	wait_screen c 'New account or log in\? \[n/l\] *$'
-	# Wait until the server has closed the idle connection.
-	deadline=$((SECONDS + 10))
-	while ss -Htn state established "( sport = :$PORT )" | grep -q .; do
-		((SECONDS < deadline)) || fail "the server kept the connection"
-		sleep 0.05
-	done
+	wait_relay_done
 	type_line c l
 	wait_screen c 'Name( \[[^]]*\])?: *$'
 	type_line c "$a"

@@ -57,7 +57,7 @@ fake_server() {
 	socat TCP-LISTEN:"$FAKE_PORT",bind=127.0.0.1,reuseaddr \
 	    EXEC:"$BATS_TEST_TMPDIR/fake" </dev/null >/dev/null 2>&1 3>&- &
 	FAKE_PID=$!
-	deadline=$((SECONDS + 10))
+	deadline=$((SECONDS + 30))
 	until proc_listens "$FAKE_PID" "$FAKE_PORT"; do
 		((SECONDS < deadline)) || fail "fake server not listening"
 		sleep 0.02
@@ -234,7 +234,7 @@ fake_server() {
 	    >"$BATS_TEST_TMPDIR/follow" 2>&1 3>&- &
 	BG_PID=$!
 	# Once recv is logged in, the peer is online.
-	deadline=$((SECONDS + 10))
+	deadline=$((SECONDS + 30))
 	while :; do
 		send sender "TO $b"
 		recv sender
@@ -265,18 +265,18 @@ fake_server() {
 	account "$a" pa
 	account "$b" pb
 
-	MYCHAT_PASSWORD=pb "$MYCHAT" -t 2 -p "$port" -u "$b" recv --follow \
+	MYCHAT_PASSWORD=pb "$MYCHAT" -p "$port" -u "$b" recv --follow \
 	    >"$BATS_TEST_TMPDIR/follow" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	BG_PID=$!
 	MYCHAT_PASSWORD=pa mc -p "$port" -u "$a" send "$b" "before"
-	deadline=$((SECONDS + 10))
+	deadline=$((SECONDS + 30))
 	until grep -q " $a before$" "$BATS_TEST_TMPDIR/follow"; do
 		((SECONDS < deadline)) || fail "recv --follow printed nothing"
 		sleep 0.05
 	done
 
 	stop_server
-	deadline=$((SECONDS + 10))
+	deadline=$((SECONDS + 30))
 	until grep -q 'reconnecting' "$BATS_TEST_TMPDIR/err"; do
 		((SECONDS < deadline)) || fail "$(cat "$BATS_TEST_TMPDIR/err")"
 		sleep 0.05
@@ -334,28 +334,28 @@ fake_server() {
 
 @test "a server that sends garbage: protocol error, exit 4" {
 	fake_server "printf 'HTTP/1.1 400 Bad Request\\r\\n\\r\\n'; cat >/dev/null"
-	MYCHAT_PASSWORD=x run mc -t 5 -p "$FAKE_PORT" -u alice send bob hi
+	MYCHAT_PASSWORD=x run mc -p "$FAKE_PORT" -u alice send bob hi
 	assert_failure 4
 	assert_output --partial 'not a mychat server'
 }
 
 @test "a server that sends binary junk after the greeting: exit 4" {
 	fake_server "printf '200 fake ready\\r\\n\\001\\002\\377\\000junk\\r\\n'; cat >/dev/null"
-	MYCHAT_PASSWORD=x run mc -t 5 -p "$FAKE_PORT" -u alice send bob hi
+	MYCHAT_PASSWORD=x run mc -p "$FAKE_PORT" -u alice send bob hi
 	assert_failure 4
 	assert_output --partial 'garbage'
 }
 
 @test "a server that sends an endless line: exit 4, bounded memory" {
 	fake_server "printf '200 fake ready\\r\\n'; head -c 300000 /dev/zero | tr '\\0' x; cat >/dev/null"
-	MYCHAT_PASSWORD=x run mc -t 5 -p "$FAKE_PORT" -u alice send bob hi
+	MYCHAT_PASSWORD=x run mc -p "$FAKE_PORT" -u alice send bob hi
 	assert_failure 4
 	assert_output --partial 'too long'
 }
 
 @test "a server that closes in the middle of a line: exit 2" {
 	fake_server "printf '200 fake mychat 0 ready\\r\\n'; read l; printf '200 welc'"
-	MYCHAT_PASSWORD=x run mc -t 5 -p "$FAKE_PORT" -u alice send bob hi
+	MYCHAT_PASSWORD=x run mc -p "$FAKE_PORT" -u alice send bob hi
 	assert_failure 2
 	assert_output --partial 'middle of a line'
 }
@@ -363,7 +363,7 @@ fake_server() {
 @test "nothing listening: exit 2" {
 	local port
 	port=$(free_port)
-	MYCHAT_PASSWORD=x run mc -t 5 -p "$port" -H 127.0.0.1 -u alice send bob hi
+	MYCHAT_PASSWORD=x run mc -p "$port" -H 127.0.0.1 -u alice send bob hi
 	assert_failure 2
 	assert_output --partial 'cannot connect'
 }
@@ -389,7 +389,7 @@ if mkdir "$BATS_TEST_TMPDIR/first" 2>/dev/null; then
 		if [[ \$l == *" MSG "* ]]; then
 			kill \$! && wait \$!
 			printf '%s\n' "\$l" >&5
-			IFS= read -r -t 10 reply <&5
+			IFS= read -r -t 60 reply <&5
 			printf '%s\n' "\$reply" >"$BATS_TEST_TMPDIR/swallowed"
 			exit 0
 		fi
@@ -403,13 +403,13 @@ RELAY
 	socat TCP-LISTEN:"$FAKE_PORT",bind=127.0.0.1,reuseaddr,fork \
 	    EXEC:"$BATS_TEST_TMPDIR/relay" </dev/null >/dev/null 2>&1 3>&- &
 	FAKE_PID=$!
-	deadline=$((SECONDS + 10))
+	deadline=$((SECONDS + 30))
 	until proc_listens "$FAKE_PID" "$FAKE_PORT"; do
 		((SECONDS < deadline)) || fail "relay not listening"
 		sleep 0.02
 	done
 
-	MYCHAT_PASSWORD=pa run mc -v -t 5 -p "$FAKE_PORT" -u "$a" send "$b" "once"
+	MYCHAT_PASSWORD=pa run mc -v -p "$FAKE_PORT" -u "$a" send "$b" "once"
 	assert_success
 	assert_output --partial 'sending again (1 of 3)'
 	assert_line --regexp '^250 [0-9]+ already stored$'
