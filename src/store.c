@@ -528,9 +528,10 @@ store_user_get(struct store *st, const char *name, struct store_user *u)
 	return (1);
 }
 
-/* Create an account: 1 created, 0 the name is taken, -1 error. */
-int
-store_user_add(struct store *st, const struct store_user *u)
+/* Write an account record with the given put flags. */
+static int
+store_user_write(struct store *st, const struct store_user *u,
+    u_int32_t flags)
 {
 	struct user_rec	r;
 	char		lname[PROTO_NAME_MAX + 1];
@@ -541,23 +542,21 @@ store_user_add(struct store *st, const struct store_user *u)
 	memset(&d, 0, sizeof(d));
 	d.data = &r;
 	d.size = sizeof(r);
-	return (store_put(st, SDB_USERS, &k, &d, DB_NOOVERWRITE));
+	return (store_put(st, SDB_USERS, &k, &d, flags));
+}
+
+/* Create an account: 1 created, 0 the name is taken, -1 error. */
+int
+store_user_add(struct store *st, const struct store_user *u)
+{
+	return (store_user_write(st, u, DB_NOOVERWRITE));
 }
 
 /* Replace an existing account's record. */
 int
 store_user_put(struct store *st, const struct store_user *u)
 {
-	struct user_rec	r;
-	char		lname[PROTO_NAME_MAX + 1];
-	DBT		k, d;
-
-	user_key(&k, lname, u->name);
-	user_encode(u, &r);
-	memset(&d, 0, sizeof(d));
-	d.data = &r;
-	d.size = sizeof(r);
-	return (store_put(st, SDB_USERS, &k, &d, 0));
+	return (store_user_write(st, u, 0));
 }
 
 /* Delete an account (its messages stay in the log). 0: no such user. */
