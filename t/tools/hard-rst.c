@@ -12,6 +12,13 @@
  * server stopped reading, then prints "blocked after N bytes" and sleeps
  * until killed.
  *
+ *	hard-rst rate PORT RATE SECONDS
+ * sends "PING <n>" at RATE commands per second (a batch every 10 ms, on a
+ * fixed schedule: a late batch catches up) for SECONDS, reading the
+ * replies meanwhile; then waits for every reply and prints
+ * "sent N pong P other O in T s". Exit 0 when every reply is
+ * "200 PONG <n>" in order.
+ *
  *	hard-rst trickle PORT TEXT
  * sends TEXT one byte per second, reading what the server sends
  * meanwhile, until the server closes; prints every line received and then
@@ -154,6 +161,95 @@ rst_trickle(int port, const char *text)
 	return (0);
 }
 
+/* Milliseconds since t0. */
+static long
+rst_ms(const struct timespec *t0)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - t0->tv_sec) * 1000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+static int
+rst_rate(int port, long rate, long secs)
+{
+	struct timespec	 t0;
+	struct pollfd	 pfd;
+	static char	 in[65536];
+	char		 out[65536], want[64];
+	size_t		 inlen = 0, outlen = 0, used;
+	long		 total = rate * secs, sent = 0, got = 0, pong = 0;
+	long		 other = 0, due, ms;
+	ssize_t		 n;
+	char		*nl, *line;
+	int		 fd = rst_connect(port), greeted = 0;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (got < total) {
+		ms = rst_ms(&t0);
+		due = rate * ms / 1000 + rate / 100;
+		if (due > total)
+			due = total;
+		while (sent < due && outlen < sizeof(out) - 32)
+			outlen += (size_t)snprintf(out + outlen,
+			    sizeof(out) - outlen, "PING %ld\r\n", ++sent);
+		if (outlen > 0) {
+			n = write(fd, out, outlen);
+			if (n > 0) {
+				memmove(out, out + n, outlen - (size_t)n);
+				outlen -= (size_t)n;
+			} else if (n == -1 && errno != EAGAIN)
+				die("write");
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN | (outlen > 0 ? POLLOUT : 0);
+		if (poll(&pfd, 1, 10) <= 0)
+			continue;
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(fd, in + inlen, sizeof(in) - 1 - inlen);
+		if (n == 0)
+			break;
+		if (n == -1) {
+			if (errno == EAGAIN)
+				continue;
+			die("read");
+		}
+		inlen += (size_t)n;
+		line = in;
+		while ((nl = memchr(line, '\n', inlen - (size_t)(line - in)))
+		    != NULL) {
+			*nl = '\0';
+			if (nl > line && nl[-1] == '\r')
+				nl[-1] = '\0';
+			if (!greeted)
+				greeted = 1;
+			else {
+				snprintf(want, sizeof(want), "200 PONG %ld",
+				    ++got);
+				if (strcmp(line, want) == 0)
+					pong++;
+				else {
+					if (other++ < 5)
+						fprintf(stderr, "reply %ld: "
+						    "%s\n", got, line);
+				}
+			}
+			line = nl + 1;
+		}
+		used = (size_t)(line - in);
+		memmove(in, line, inlen - used);
+		inlen -= used;
+	}
+	printf("sent %ld pong %ld other %ld in %.3f s\n", sent, pong, other,
+	    (double)rst_ms(&t0) / 1000);
+	close(fd);
+	return (pong == total ? 0 : 1);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -162,9 +258,12 @@ main(int argc, char *argv[])
 		return (rst_rst(atoi(argv[2]), argv[3]));
 	if (argc == 3 && strcmp(argv[1], "noread") == 0)
 		return (rst_noread(atoi(argv[2])));
+	if (argc == 5 && strcmp(argv[1], "rate") == 0)
+		return (rst_rate(atoi(argv[2]), atol(argv[3]), atol(argv[4])));
 	if (argc == 4 && strcmp(argv[1], "trickle") == 0)
 		return (rst_trickle(atoi(argv[2]), argv[3]));
 	fprintf(stderr, "usage: hard-rst rst|trickle PORT TEXT\n"
-	    "       hard-rst noread PORT\n");
+	    "       hard-rst noread PORT\n"
+	    "       hard-rst rate PORT RATE SECONDS\n");
 	return (2);
 }
