@@ -38,12 +38,17 @@
 #define EXIT_EXISTS	4	/* the user already exists */
 #define EXIT_DAMAGED	5	/* verify found the database damaged */
 
+#define CTL_PW_NONE	0
+#define CTL_PW_NEWUSER	1	/* for an account that must not exist */
+#define CTL_PW_USER	2	/* for an account that must exist */
+
 /* One subcommand: its name, arguments and handler. */
 struct ctl_cmd {
 	const char	*name;
 	int		 min_args;
 	int		 max_args;
 	int		 creates;	/* may create a new database */
+	int		 password;	/* asks for a password (CTL_PW_*) */
 	const char	*usage;
 	int		(*fn)(struct store *, const char *, int, char **);
 };
@@ -57,18 +62,21 @@ static int	ctl_verify(struct store *, const char *, int, char **);
 static int	ctl_backup(struct store *, const char *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "useradd", 1, 1, 1, "useradd name", ctl_useradd },
-	{ "userdel", 1, 1, 0, "userdel name", ctl_userdel },
-	{ "passwd", 1, 1, 0, "passwd name", ctl_passwd },
-	{ "users", 0, 0, 0, "users", ctl_users },
-	{ "pending", 0, 1, 0, "pending [name]", ctl_pending },
-	{ "verify", 0, 0, 0, "verify", ctl_verify },
-	{ "backup", 1, 1, 0, "backup directory", ctl_backup }
+	{ "useradd", 1, 1, 1, CTL_PW_NEWUSER, "useradd name", ctl_useradd },
+	{ "userdel", 1, 1, 0, CTL_PW_NONE, "userdel name", ctl_userdel },
+	{ "passwd", 1, 1, 0, CTL_PW_USER, "passwd name", ctl_passwd },
+	{ "users", 0, 0, 0, CTL_PW_NONE, "users", ctl_users },
+	{ "pending", 0, 1, 0, CTL_PW_NONE, "pending [name]", ctl_pending },
+	{ "verify", 0, 0, 0, CTL_PW_NONE, "verify", ctl_verify },
+	{ "backup", 1, 1, 0, CTL_PW_NONE, "backup directory", ctl_backup }
 };
 
 #define CTL_NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
 static const char	*ctl_progname = "mychatctl";
+
+/* The password of useradd and passwd, read before the database opens. */
+static char		 ctl_pw[PROTO_PASS_MAX + 2];
 
 static void	usage(void) __attribute__((noreturn));
 
@@ -306,7 +314,6 @@ static int
 ctl_useradd(struct store *st, const char *dbdir, int argc, char **argv)
 {
 	struct store_user	u;
-	char			pw[PROTO_PASS_MAX + 2];
 	int			rv;
 
 	if (ctl_check_name(argv[0]) == -1)
@@ -320,14 +327,10 @@ ctl_useradd(struct store *st, const char *dbdir, int argc, char **argv)
 		    u.name);
 		return (EXIT_EXISTS);
 	}
-	if ((rv = ctl_get_password(argv[0], pw, sizeof(pw))) != EXIT_OK) {
-		ctl_wipe(pw, sizeof(pw));
-		return (rv);
-	}
 	memset(&u, 0, sizeof(u));
 	strcpy(u.name, argv[0]);
-	rv = ctl_hash(pw, u.hash, sizeof(u.hash));
-	ctl_wipe(pw, sizeof(pw));
+	rv = ctl_hash(ctl_pw, u.hash, sizeof(u.hash));
+	ctl_wipe(ctl_pw, sizeof(ctl_pw));
 	if (rv == -1)
 		return (EXIT_FAIL);
 	u.created_ms = proto_now_ms();
@@ -379,31 +382,18 @@ static int
 ctl_passwd(struct store *st, const char *dbdir, int argc, char **argv)
 {
 	struct store_user	u;
-	char			pw[PROTO_PASS_MAX + 2], hash[STORE_HASH_MAX];
+	char			hash[STORE_HASH_MAX];
 	int			rv;
 
 	if (ctl_check_name(argv[0]) == -1)
 		return (EXIT_USAGE);
-	switch (store_user_get(st, argv[0], &u)) {
-	case -1:
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
-	case 0:
-		fprintf(stderr, "%s: no such user %s\n", ctl_progname,
-		    argv[0]);
-		return (EXIT_NOUSER);
-	}
-	if ((rv = ctl_get_password(u.name, pw, sizeof(pw))) != EXIT_OK) {
-		ctl_wipe(pw, sizeof(pw));
-		return (rv);
-	}
-	rv = ctl_hash(pw, hash, sizeof(hash));
-	ctl_wipe(pw, sizeof(pw));
+	rv = ctl_hash(ctl_pw, hash, sizeof(hash));
+	ctl_wipe(ctl_pw, sizeof(ctl_pw));
 	if (rv == -1)
 		return (EXIT_FAIL);
 	/*
-	 * Read the record again right before the write: the prompt may have
-	 * taken minutes, and the server may have recorded a login meanwhile.
+	 * Read the record right before the write, so that a login the server
+	 * records meanwhile is not overwritten with an older one.
 	 */
 	rv = store_user_get(st, argv[0], &u);
 	if (rv == 1) {
@@ -564,6 +554,84 @@ ctl_backup(struct store *st, const char *dbdir, int argc, char **argv)
 }
 
 /*
+ * Open the store with the terminating signals held back until ctl_close:
+ * a process that dies with the environment open makes the next one that
+ * opens it run recovery, which a running server does not survive.
+ */
+static int
+ctl_open(struct store **st, const char *dbdir)
+{
+	sigset_t	set;
+	char		err[1024];
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (store_open(st, dbdir, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", ctl_progname, err);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Close the store (aborting an unfinished write) and let signals in. */
+static void
+ctl_close(struct store *st)
+{
+	sigset_t	set;
+
+	if (store_in_group(st))
+		store_abort(st);
+	store_close(st);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/*
+ * Before asking for a password, check that the account exists (passwd) or
+ * not (useradd); the prompt then runs with the database closed. Returns an
+ * exit code; the display name goes into name.
+ */
+static int
+ctl_precheck(const struct ctl_cmd *cmd, const char *dbdir, const char *arg,
+    char *name, size_t len)
+{
+	struct store_user	 u;
+	struct store		*st;
+	int			 found;
+
+	if (ctl_check_name(arg) == -1)
+		return (EXIT_USAGE);
+	if (ctl_open(&st, dbdir) == -1)
+		return (EXIT_FAIL);
+	found = store_user_get(st, arg, &u);
+	ctl_close(st);
+	if (found == -1) {
+		fprintf(stderr, "%s: database error\n", ctl_progname);
+		return (EXIT_FAIL);
+	}
+	if (found == 1 && cmd->password == CTL_PW_NEWUSER) {
+		fprintf(stderr, "%s: %s already exists\n", ctl_progname,
+		    u.name);
+		return (EXIT_EXISTS);
+	}
+	if (found == 0 && cmd->password == CTL_PW_USER) {
+		fprintf(stderr, "%s: no such user %s\n", ctl_progname, arg);
+		return (EXIT_NOUSER);
+	}
+	snprintf(name, len, "%s", found == 1 ? u.name : arg);
+	return (EXIT_OK);
+}
+
+/*
  * Run as root on a database that belongs to the server's user, become
  * that user: Berkeley DB creates log files and regions in the directory as
  * it goes, and a file owned by root there would stop the server.
@@ -593,7 +661,7 @@ main(int argc, char *argv[])
 	struct conf		 conf;
 	struct stat		 sb;
 	const char		*cfile = NULL, *dbdir = NULL;
-	char			 err[1024];
+	char			 err[1024], name[PROTO_NAME_MAX + 1];
 	size_t			 i;
 	int			 ch, rv;
 
@@ -661,15 +729,30 @@ main(int argc, char *argv[])
 		conf_free(&conf);
 		return (EXIT_FAIL);
 	}
-	if (store_open(&st, dbdir, 0, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s: %s\n", ctl_progname, err);
+	if (cmd->password != CTL_PW_NONE) {
+		/* A password from the environment is checked first. */
+		rv = EXIT_OK;
+		if (getenv("MYCHATCTL_PASSWORD") != NULL)
+			rv = ctl_get_password(argv[1], ctl_pw, sizeof(ctl_pw));
+		if (rv == EXIT_OK)
+			rv = ctl_precheck(cmd, dbdir, argv[1], name,
+			    sizeof(name));
+		if (rv == EXIT_OK && getenv("MYCHATCTL_PASSWORD") == NULL)
+			rv = ctl_get_password(name, ctl_pw, sizeof(ctl_pw));
+		if (rv != EXIT_OK) {
+			ctl_wipe(ctl_pw, sizeof(ctl_pw));
+			conf_free(&conf);
+			return (rv);
+		}
+	}
+	if (ctl_open(&st, dbdir) == -1) {
+		ctl_wipe(ctl_pw, sizeof(ctl_pw));
 		conf_free(&conf);
 		return (EXIT_FAIL);
 	}
 	rv = cmd->fn(st, dbdir, argc - 1, argv + 1);
-	if (store_in_group(st))
-		store_abort(st);
-	store_close(st);
+	ctl_close(st);
+	ctl_wipe(ctl_pw, sizeof(ctl_pw));
 	if (fflush(stdout) == EOF && rv == EXIT_OK)
 		rv = EXIT_FAIL;
 	conf_free(&conf);

@@ -420,3 +420,40 @@ load_loop() {
 	rm -rf "$d"
 	assert_output ""
 }
+
+@test "mychatctl: killed at the password prompt, the server is unharmed" {
+	local fifo=$BATS_TEST_TMPDIR/tty.in out=$BATS_TEST_TMPDIR/tty.out
+	local sp cp w deadline
+
+	command -v script >/dev/null || skip "no script(1)"
+	start_server
+	register_on a vic pw
+	conn_close a
+	# mychatctl on a pseudo-terminal (script), waiting at its prompt.
+	mkfifo "$fifo"
+	script -qec "exec '$MYCHATCTL' -d '$SERVER_DIR' useradd walt" \
+	    /dev/null <"$fifo" >"$out" 2>&1 3>&- &
+	sp=$!
+	exec {w}>"$fifo"
+	deadline=$((SECONDS + MYCHAT_TIMEOUT))
+	until grep -q 'New password for walt' "$out"; do
+		((SECONDS < deadline)) || fail "no prompt: $(cat "$out")"
+		sleep 0.02
+	done
+	cp=$(ps -o pid= --ppid "$sp" | tr -d ' ')
+	[[ -n $cp ]] || fail "no mychatctl under script"
+	kill -TERM "$cp"
+	wait_exit "$sp" 10 || fail "script did not end"
+	exec {w}>&-
+	# The next process to open the database must not run recovery
+	# under the server's feet.
+	ctl users
+	assert_success
+	assert_line --regexp '^vic '
+	login_on b vic pw
+	send b "TO vic"
+	expect_reply b 200
+	send b "MSG still fine"
+	expect_reply b 250
+	stop_server
+}
