@@ -483,6 +483,7 @@ tls_phase(SSL *ssl, int sfd)
 	}
 }
 
+/* Print the synopsis and exit 1. */
 static void __attribute__((__noreturn__))
 usage(void)
 {
@@ -491,6 +492,7 @@ usage(void)
 	exit(1);
 }
 
+/* Parse the options, connect, upgrade, relay. */
 int
 main(int argc, char *argv[])
 {
