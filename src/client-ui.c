@@ -152,7 +152,7 @@ ui_echo(int on)
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
 		ui.echo_off = 1;
 	} else if (on && ui.echo_off) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &ui.saved_tio);
+		tcsetattr(STDIN_FILENO, TCSANOW, &ui.saved_tio);
 		ui.echo_off = 0;
 	}
 }
@@ -176,6 +176,8 @@ ui_start(void)
 		fputc('\n', stdout);
 		fflush(stdout);
 	}
+	if (!ui.tty && ui.mode == UI_SECRET && isatty(STDIN_FILENO))
+		ui_echo(0);	/* a terminal, but output goes elsewhere */
 	if (ui.tty) {
 		if (ui.mode == UI_EDIT)
 			el_set(ui.el, EL_UNBUFFERED, 1);	/* prints it */
@@ -327,6 +329,7 @@ ui_pipe_lines(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		ui.active = 0;
+		ui_echo(1);
 		ui_deliver(line);
 		if (ui.mode == UI_SECRET)
 			explicit_bzero(line, len);
