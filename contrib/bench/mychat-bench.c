@@ -43,21 +43,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 #include "xmalloc.h"
-
-/*
- * The reply codes of doc/protocol.md this tool looks at. (proto.h is not
- * included: its RPL_OK collides with the RPL_OK of <unistd.h>.)
- */
-#define RC_OK			200
-#define RC_CREATED		201
-#define RC_STORED		250
-#define RC_CONFLICT		409
-#define RC_CLOSING		421
-#define RC_SLOWDOWN		429
-#define RC_OFFLINE		503
-#define MYCHAT_DEFAULT_PORT	5555
-#define MYCHAT_NAME_MAX		32
 
 #define BENCH_IN_SMALL		4096		/* input buffer of idle conns */
 #define BENCH_IN_BIG		(128 * 1024)	/* input buffer of data conns */
@@ -156,7 +143,7 @@ struct bconn {
 	int		 ping_out;
 	uint64_t	 max_id;	/* mychat receiver: highest MSG id seen */
 	uint64_t	 acked_id;	/* mychat receiver: highest id ACKed */
-	char		 name[MYCHAT_NAME_MAX + 1];
+	char		 name[PROTO_NAME_MAX + 1];
 	char		*prefix;	/* sender: "MSG " or "PRIVMSG <nick> :" */
 	size_t		 prefixlen;
 	char		*in;
@@ -834,22 +821,6 @@ bad:
 	    (int)(len > 80 ? 80 : len), line);
 }
 
-/*
- * The code of a reply line: 1 for the last (or only) line of a reply, 0 for
- * a continuation line "NNN-", -1 when the line is not a reply (a push).
- */
-static int
-bench_reply_code(const char *line, size_t len, int *code)
-{
-	if (len < 3 || line[0] < '0' || line[0] > '9' || line[1] < '0' ||
-	    line[1] > '9' || line[2] < '0' || line[2] > '9')
-		return (-1);
-	if (len > 3 && line[3] != ' ' && line[3] != '-')
-		return (-1);
-	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	return (len > 3 && line[3] == '-' ? 0 : 1);
-}
-
 /* Handle one line from a mychat server. */
 static void
 mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
@@ -858,7 +829,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 	struct flow	*f;
 	int		 code, last;
 
-	if ((last = bench_reply_code(line, len, &code)) == -1) {
+	if ((last = proto_reply_code(line, len, &code)) == -1) {
 		if (len > 4 && memcmp(line, "MSG ", 4) == 0)
 			mychat_push_msg(c, line, len, now);
 		else if (len > 6 && memcmp(line, "ACKED ", 6) == 0)
@@ -870,7 +841,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 	if (last == 0)
 		return;		/* a continuation line of a multi-line reply */
 	if (pq_pop(c, &p) == -1) {
-		if (code == RC_CLOSING)
+		if (code == RPL_CLOSING)
 			conn_refused(c, "connection", line, len);
 		else
 			b.unexpected++;
@@ -878,30 +849,30 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 	}
 	switch (p.kind) {
 	case PK_GREETING:
-		if (code != RC_OK)
+		if (code != RPL_OK)
 			conn_refused(c, "connection", line, len);
 		break;
 	case PK_REGISTER:
-		if (code == RC_CREATED)
+		if (code == RPL_CREATED)
 			conn_ready(c, now);
-		else if (code == RC_CONFLICT) {
+		else if (code == RPL_CONFLICT) {
 			conn_printf(c, "LOGIN %s %s", c->name, b.password);
 			pq_push(c, PK_LOGIN, now);
-		} else if (code == RC_SLOWDOWN)
+		} else if (code == RPL_SLOWDOWN)
 			conn_retry_later(c, now);
 		else
 			conn_refused(c, "REGISTER", line, len);
 		break;
 	case PK_LOGIN:
-		if (code == RC_OK)
+		if (code == RPL_OK)
 			conn_ready(c, now);
-		else if (code == RC_SLOWDOWN)
+		else if (code == RPL_SLOWDOWN)
 			conn_retry_later(c, now);
 		else
 			conn_refused(c, "LOGIN", line, len);
 		break;
 	case PK_TO:
-		if (code == RC_OK || code == RC_OFFLINE)
+		if (code == RPL_OK || code == RPL_OFFLINE)
 			conn_ready(c, now);
 		else
 			conn_refused(c, "TO", line, len);
@@ -911,7 +882,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 		f->replies++;
 		if (f->inflight > 0)
 			f->inflight--;
-		if (code == RC_STORED) {
+		if (code == RPL_STORED) {
 			f->accepted++;
 			hist_add(&b.acklat, now - p.t);
 		} else {
@@ -923,7 +894,7 @@ mychat_line(struct bconn *c, const char *line, size_t len, uint64_t now)
 		conn_send_msgs(c);
 		break;
 	case PK_ACK:
-		if (code != RC_OK)
+		if (code != RPL_OK)
 			conn_refused(c, "ACK", line, len);
 		break;
 	case PK_PING:
@@ -1766,7 +1737,7 @@ main(int argc, char *argv[])
 	else
 		usage(2);
 	b.port = port != 0 ? port : b.dialect == DIALECT_IRC ? 6667 :
-	    MYCHAT_DEFAULT_PORT;
+	    PROTO_DEFAULT_PORT;
 	if (bench_set_host(host) == -1) {
 		fprintf(stderr, "mychat-bench: %s: only loopback addresses "
 		    "(127.0.0.0/8, ::1) may be loaded\n", host);
