@@ -11,6 +11,13 @@
  * input holding the line "#2" is two clients at once: the bytes after that
  * line are a second connection, so pushes (MSG, ACKED) cross sessions.
  *
+ * An input that starts with "!" skips the password hash: its connections
+ * are logged in at once as fzauto (and fzauto2), as cmd_login_done()
+ * would after a good LOGIN, so that the commands after login run at full
+ * speed (a LOGIN costs a 16 ms yescrypt hash); the "!" is not sent. A
+ * crash found that way must be reproduced with a real LOGIN before it is
+ * reported.
+ *
  * Accounts and messages persist across inputs, as on a real server. The
  * address of a connection is 127.0.0.1 (exempt from the per-address
  * limits) for inputs of even length and 192.0.2.1 (limited) for odd ones.
@@ -54,6 +61,7 @@
 #define FUZZ_OUT_LIMIT		4096	/* small, so output pauses happen */
 
 int	LLVMFuzzerInitialize(int *, char ***);
+static void	fuzz_accounts(void);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /* One simulated client: its end of the socketpair and what is left to send. */
@@ -150,8 +158,46 @@ fuzz_init(void)
 	fuzz_tick = event_new(fuzz_srv.base, -1, EV_PERSIST, fuzz_tick_cb,
 	    NULL);
 	event_add(fuzz_tick, &tick);
+	fuzz_accounts();
 	fuzz_ready = 1;
 	atexit(fuzz_atexit);
+}
+
+/* Make sure the accounts of "!" inputs exist. */
+static void
+fuzz_accounts(void)
+{
+	static const char	*names[] = { "fzauto", "fzauto2" };
+	struct store_user	 u;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (store_user_get(fuzz_srv.store, names[i], &u) == 1)
+			continue;
+		memset(&u, 0, sizeof(u));
+		snprintf(u.name, sizeof(u.name), "%s", names[i]);
+		if (auth_make_hash("pw", u.hash, sizeof(u.hash)) == -1)
+			fatalx("auth_make_hash");
+		u.created_ms = u.last_login_ms = proto_now_ms();
+		snprintf(u.last_ip, sizeof(u.last_ip), "127.0.0.1");
+		if (store_user_add(fuzz_srv.store, &u) != 1 ||
+		    store_commit(fuzz_srv.store) == -1)
+			fatalx("cannot add account %s", names[i]);
+	}
+}
+
+/* Log connection c in as name, the way a good LOGIN does. */
+static void
+fuzz_autologin(struct conn *c, const char *name)
+{
+	uint64_t	cursor = 0;
+
+	if (store_ack_get(fuzz_srv.store, name, &cursor) == -1)
+		fatalx("store_ack_get");
+	session_login(c, name);
+	c->push_cursor = cursor;
+	c->caught_up = 0;
+	session_pump(c);
 }
 
 int
@@ -257,9 +303,10 @@ fuzz_elapsed(const struct timespec *start)
 }
 
 /* A connection from a fake address on one end of a new socketpair. */
-static int
+static struct conn *
 fuzz_connect(struct fuzz_client *fc, int limited)
 {
+	struct conn		*c;
 	struct sockaddr_in	sin;
 	int			sv[2];
 
@@ -271,12 +318,13 @@ fuzz_connect(struct fuzz_client *fc, int limited)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(40000);
 	inet_pton(AF_INET, limited ? "192.0.2.1" : "127.0.0.1", &sin.sin_addr);
-	if (conn_new(&fuzz_srv, sv[0], (struct sockaddr *)&sin, 0) == NULL) {
+	if ((c = conn_new(&fuzz_srv, sv[0], (struct sockaddr *)&sin, 0)) ==
+	    NULL) {
 		close(sv[1]);
-		return (-1);
+		return (NULL);
 	}
 	fc->fd = sv[1];
-	return (0);
+	return (c);
 }
 
 int
@@ -286,9 +334,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct timespec		 start;
 	const uint8_t		*sep;
 	uint64_t		 h;
-	int			 i, n = 1, busy, hungup = 0;
+	struct conn		*c;
+	int			 i, n = 1, busy, hungup = 0, autologin = 0;
 
 	fuzz_init();
+	if (size > 0 && data[0] == '!') {
+		autologin = 1;
+		data++;
+		size--;
+	}
 	memset(fc, 0, sizeof(fc));
 	fc[0].data = data;
 	fc[0].len = size;
@@ -303,8 +357,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < n; i++) {
 		fc[i].fd = -1;
 		fuzz_cuts(&fc[i], h >> (i * 7));
-		if (fuzz_connect(&fc[i], size % 2) == -1)
+		if ((c = fuzz_connect(&fc[i], size % 2)) == NULL)
 			fc[i].eof = 1;
+		else if (autologin)
+			fuzz_autologin(c, i == 0 ? "fzauto" : "fzauto2");
 	}
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
