@@ -46,21 +46,29 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 void
 conn_setup(struct conn *c)
 {
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	conn_apply_conf(c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Limits from the configuration; again after SIGHUP, for open sessions. */
+void
+conn_apply_conf(struct conn *c)
+{
 	struct conf	*cf = c->srv->conf;
 	struct timeval	 tv;
 
-	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (c->bev == NULL || c->state == S_CLOSING)
+		return;
 	/* read at most a line and some more before we parse */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, cf->max_line + 16384);
 	/* the write callback fires when output drains to half the limit */
 	bufferevent_setwatermark(c->bev, EV_WRITE, cf->out_limit / 2, 0);
-	if (cf->idle_timeout > 0) {
-		tv.tv_sec = cf->idle_timeout;
-		tv.tv_usec = 0;
-		bufferevent_set_timeouts(c->bev, &tv, &tv);
-	}
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	tv.tv_sec = cf->idle_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, cf->idle_timeout > 0 ? &tv : NULL,
+	    cf->idle_timeout > 0 ? &tv : NULL);
 }
 
 /* A new connection on fd: greet it at once. */

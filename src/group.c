@@ -260,6 +260,9 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 	if (nops == 0)
 		return;
 	ok = store_commit(srv->store) == 0;
+	if (store_panicked(srv->store))
+		fatalx("the database needs recovery (a process died with it "
+		    "open?): exiting, a restart recovers it");
 	if (!ok) {
 		log_warnx("commit of %zu operations failed: answering 451",
 		    nops);

@@ -185,6 +185,7 @@ struct server {
 /* conn.c */
 struct conn	*conn_new(struct server *, int, const struct sockaddr *, int);
 void		 conn_setup(struct conn *);
+void		 conn_apply_conf(struct conn *);
 void		 conn_out_cb(struct evbuffer *, const struct evbuffer_cb_info *,
 		     void *);
 void		 conn_close(struct conn *, const char *);

@@ -156,6 +156,7 @@ static void
 reload(struct server *srv, const struct cmdline *cl, int foreground)
 {
 	struct conf	*nc, *oc = srv->conf;
+	struct conn	*c;
 	struct tls	*t;
 	char		 err[512];
 
@@ -196,6 +197,8 @@ reload(struct server *srv, const struct cmdline *cl, int foreground)
 	apply_logging(nc, foreground);
 	conf_free(oc);
 	free(oc);
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		conn_apply_conf(c);
 	log_info("configuration reloaded");
 }
 

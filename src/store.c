@@ -76,6 +76,7 @@ struct store {
 	DB		*db[SDB_COUNT];
 	DB_TXN		*txn;		/* the open commit group, or NULL */
 	int		 failed;	/* a write of this group failed */
+	int		 panic;		/* DB_RUNRECOVERY seen */
 	unsigned int	 group_ops;
 	uint64_t	 last_id;	/* last id handed out */
 	uint64_t	 committed_id;	/* last id of a committed group */
@@ -86,6 +87,23 @@ struct store {
 	size_t		 recalloc;
 	struct store_stats stats;
 };
+
+/* One side of a mailbox walk: a cursor over lower(name) 0 be64(id). */
+struct mbox_walk {
+	DBC		*c;
+	unsigned char	 prefix[PROTO_NAME_MAX + 1];
+	size_t		 plen;
+	unsigned char	 key[MBOX_KEY_MAX];
+	DBT		 k, d;
+	int		 valid;
+	uint64_t	 id;
+	char		 peer[PROTO_NAME_MAX + 1];
+};
+
+static int	walk_open(struct store *, enum store_db, struct mbox_walk *,
+		    const char *, uint64_t);
+static int	walk_step(struct mbox_walk *, u_int32_t);
+static void	walk_close(struct mbox_walk *);
 
 static void
 put_be64(unsigned char *p, uint64_t v)
@@ -332,6 +350,8 @@ static int
 store_write_failed(struct store *st, const char *what, int ret)
 {
 	log_warnx("store: %s: %s", what, db_strerror(ret));
+	if (ret == DB_RUNRECOVERY)
+		st->panic = 1;
 	if (st->txn != NULL) {
 		st->txn->abort(st->txn);
 		st->txn = NULL;
@@ -378,9 +398,22 @@ store_get(struct store *st, enum store_db which, DBT *k, DBT *d)
 	if (ret != 0) {
 		log_warnx("store: get %s: %s", store_db_names[which],
 		    db_strerror(ret));
+		if (ret == DB_RUNRECOVERY)
+			st->panic = 1;
 		return (-1);
 	}
 	return (1);
+}
+
+/*
+ * Has Berkeley DB said the environment needs recovery (another process
+ * died with it open, or a fatal error)? Nothing will work until the
+ * environment is opened again, which recovers it.
+ */
+int
+store_panicked(const struct store *st)
+{
+	return (st->panic);
 }
 
 /* Commit the group. -1: nothing of it is stored (say 451), 0: committed. */
@@ -406,6 +439,8 @@ store_commit(struct store *st)
 	st->txn = NULL;
 	if (ret != 0) {
 		log_warnx("store: commit: %s", db_strerror(ret));
+		if (ret == DB_RUNRECOVERY)
+			st->panic = 1;
 		st->stats.failed_commits++;
 		st->group_ops = 0;
 		return (-1);
@@ -559,6 +594,33 @@ store_user_put(struct store *st, const struct store_user *u)
 	return (store_user_write(st, u, 0));
 }
 
+/* Delete every mailbox entry of name, in the group's transaction. */
+static int
+store_mbox_drop(struct store *st, enum store_db which, const char *name)
+{
+	struct mbox_walk	w;
+	int			ret;
+
+	if (walk_open(st, which, &w, name, 0) == -1) {
+		walk_close(&w);
+		return (store_write_failed(st, store_db_names[which], EIO));
+	}
+	while (w.valid) {
+		if ((ret = w.c->del(w.c, 0)) != 0) {
+			walk_close(&w);
+			return (store_write_failed(st, store_db_names[which],
+			    ret));
+		}
+		if (walk_step(&w, DB_NEXT) == -1) {
+			walk_close(&w);
+			return (store_write_failed(st, store_db_names[which],
+			    EIO));
+		}
+	}
+	walk_close(&w);
+	return (0);
+}
+
 /* Delete an account (its messages stay in the log). 0: no such user. */
 int
 store_user_del(struct store *st, const char *name)
@@ -579,6 +641,14 @@ store_user_del(struct store *st, const char *name)
 	ret = st->db[SDB_ACKS]->del(st->db[SDB_ACKS], txn, &k, 0);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return (store_write_failed(st, "acks.db", ret));
+	/*
+	 * Whoever registers the name later must not inherit the old
+	 * account's pending messages or history: drop its mailboxes. The
+	 * messages stay in the log and in the other party's history.
+	 */
+	if (store_mbox_drop(st, SDB_INBOX, name) == -1 ||
+	    store_mbox_drop(st, SDB_OUTBOX, name) == -1)
+		return (-1);
 	st->group_ops++;
 	return (1);
 }
@@ -835,17 +905,6 @@ store_ack_put(struct store *st, const char *name, uint64_t cursor)
 	return (store_put(st, SDB_ACKS, &k, &d, 0));
 }
 
-/* One side of a mailbox walk: a cursor over lower(name) 0 be64(id). */
-struct mbox_walk {
-	DBC		*c;
-	unsigned char	 prefix[PROTO_NAME_MAX + 1];
-	size_t		 plen;
-	unsigned char	 key[MBOX_KEY_MAX];
-	DBT		 k, d;
-	int		 valid;
-	uint64_t	 id;
-	char		 peer[PROTO_NAME_MAX + 1];
-};
 
 static int
 walk_load(struct mbox_walk *w, int ret)
@@ -1293,7 +1352,8 @@ store_verify(struct store *st, char *err, size_t errlen)
 	if ((rv = verify_mbox(st, SDB_INBOX, last, err, errlen, &in)) != 1 ||
 	    (rv = verify_mbox(st, SDB_OUTBOX, last, err, errlen, &out)) != 1)
 		return (rv);
-	if (in != msgs || out != msgs) {
+	/* a deleted account's mailboxes are gone, so fewer is fine */
+	if (in > msgs || out > msgs) {
 		snprintf(err, errlen, "%llu messages but %llu inbox and %llu "
 		    "outbox entries", (unsigned long long)msgs,
 		    (unsigned long long)in, (unsigned long long)out);

@@ -57,6 +57,7 @@ int	store_open(struct store **, const char *, int, char *, size_t);
 void	store_close(struct store *);
 int	store_commit(struct store *);
 int	store_in_group(const struct store *);
+int	store_panicked(const struct store *);
 void	store_abort(struct store *);
 void	store_checkpoint(struct store *);
 void	store_get_stats(struct store *, struct store_stats *);

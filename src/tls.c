@@ -21,6 +21,17 @@ struct tls {
 	SSL_CTX	*ctx;
 };
 
+/* The text of an OpenSSL error code (system errors included). */
+static const char *
+tls_strerror(unsigned long e, char *buf, size_t len)
+{
+	if (e == 0)
+		snprintf(buf, len, "unknown error");
+	else
+		ERR_error_string_n(e, buf, len);
+	return (buf);
+}
+
 /* A server context from PEM files; NULL with err filled on failure. */
 struct tls *
 tls_new(const char *cert, const char *key, char *err, size_t errlen)
@@ -28,6 +39,7 @@ tls_new(const char *cert, const char *key, char *err, size_t errlen)
 	struct tls	*t;
 	SSL_CTX		*ctx;
 	unsigned long	 e;
+	char		 ebuf[256];
 
 	if (cert == NULL || key == NULL) {
 		snprintf(err, errlen, "TLS needs both a certificate and a key");
@@ -39,14 +51,16 @@ tls_new(const char *cert, const char *key, char *err, size_t errlen)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		e = ERR_get_error();
-		snprintf(err, errlen, "%s: %s", cert, ERR_reason_error_string(e));
+		snprintf(err, errlen, "%s: %s", cert,
+		    tls_strerror(e, ebuf, sizeof(ebuf)));
 		SSL_CTX_free(ctx);
 		return (NULL);
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		e = ERR_get_error();
-		snprintf(err, errlen, "%s: %s", key, ERR_reason_error_string(e));
+		snprintf(err, errlen, "%s: %s", key,
+		    tls_strerror(e, ebuf, sizeof(ebuf)));
 		SSL_CTX_free(ctx);
 		return (NULL);
 	}
@@ -55,7 +69,7 @@ tls_new(const char *cert, const char *key, char *err, size_t errlen)
 	return (t);
 sslerr:
 	snprintf(err, errlen, "SSL_CTX_new: %s",
-	    ERR_reason_error_string(ERR_get_error()));
+	    tls_strerror(ERR_get_error(), ebuf, sizeof(ebuf)));
 	return (NULL);
 }
 
@@ -103,6 +117,8 @@ conn_starttls(struct conn *c)
 	}
 	bufferevent_free(c->bev);
 	c->bev = NULL;
+	/* a fresh, logged-out session: the login timeout starts again */
+	c->since = time(NULL);
 	if (tls_wrap(c) == -1) {
 		close(c->fd);
 		conn_close(c, "STARTTLS: TLS setup failed");
@@ -131,13 +147,14 @@ tls_close(struct conn *c)
 const char *
 tls_error_string(struct conn *c)
 {
-	static char	buf[256];
+	static char	buf[300];
+	char		ebuf[256];
 	unsigned long	e;
 
 	if ((c->flags & CONN_TLS) && c->bev != NULL &&
 	    (e = bufferevent_get_openssl_error(c->bev)) != 0) {
 		snprintf(buf, sizeof(buf), "TLS error: %s",
-		    ERR_reason_error_string(e));
+		    tls_strerror(e, ebuf, sizeof(ebuf)));
 		return (buf);
 	}
 	return ("connection error");
