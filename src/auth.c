@@ -24,10 +24,10 @@
 
 #include "log.h"
 #include "mychat.h"
+#include "passwd.h"
 #include "xmalloc.h"
 
 #define AUTH_MAX_THREADS	16
-#define AUTH_METHOD		"$y$"
 #define AUTH_NICE		10	/* workers' niceness */
 
 enum auth_kind {
@@ -59,64 +59,6 @@ struct auth {
 	struct event		*ev;
 };
 
-static void
-wipe(void *p, size_t n)
-{
-#ifdef HAVE_EXPLICIT_BZERO
-	explicit_bzero(p, n);
-#else
-	volatile unsigned char *v = p;
-	while (n--)
-		*v++ = 0;
-#endif
-}
-
-/*
- * Hash a password into out (a fresh yescrypt salt from the OS). Used by
- * the workers and by the admin tool. 0 ok, -1 error.
- */
-int
-auth_make_hash(const char *password, char *out, size_t outlen)
-{
-	struct crypt_data	*cd;
-	char			*setting, *h;
-	int			 rv = -1;
-
-	if ((setting = crypt_gensalt_ra(AUTH_METHOD, 0, NULL, 0)) == NULL)
-		return (-1);
-	cd = calloc(1, sizeof(*cd));
-	if (cd != NULL) {
-		h = crypt_r(password, setting, cd);
-		if (h != NULL && h[0] != '*' && strlen(h) < outlen) {
-			memcpy(out, h, strlen(h) + 1);
-			rv = 0;
-		}
-		wipe(cd, sizeof(*cd));
-		free(cd);
-	}
-	free(setting);
-	return (rv);
-}
-
-/* Verify a password against a stored crypt(3) string, timing-safely. */
-static int
-auth_check(const char *password, const char *stored, struct crypt_data *cd)
-{
-	const char	*h;
-	size_t		 n, i;
-	unsigned char	 diff = 0;
-
-	h = crypt_r(password, stored, cd);
-	if (h == NULL || h[0] == '*')
-		return (-1);
-	n = strlen(stored);
-	if (strlen(h) != n)
-		return (0);
-	for (i = 0; i < n; i++)
-		diff |= (unsigned char)(h[i] ^ stored[i]);
-	return (diff == 0);
-}
-
 static void *
 auth_worker(void *arg)
 {
@@ -145,11 +87,11 @@ auth_worker(void *arg)
 		pthread_mutex_unlock(&a->lock);
 
 		if (job->kind == AUTH_HASH)
-			job->result = auth_make_hash(job->password, job->hash,
+			job->result = passwd_hash(job->password, job->hash,
 			    sizeof(job->hash)) == 0 ? 1 : -1;
 		else
-			job->result = auth_check(job->password, job->hash, cd);
-		wipe(job->password, sizeof(job->password));
+			job->result = passwd_check(job->password, job->hash, cd);
+		passwd_wipe(job->password, sizeof(job->password));
 
 		pthread_mutex_lock(&a->lock);
 		TAILQ_INSERT_TAIL(&a->done, job, entry);
@@ -158,7 +100,7 @@ auth_worker(void *arg)
 			log_warn("%s: write", __func__);
 	}
 	pthread_mutex_unlock(&a->lock);
-	wipe(cd, sizeof(*cd));
+	passwd_wipe(cd, sizeof(*cd));
 	free(cd);
 	return (NULL);
 }
@@ -182,7 +124,7 @@ auth_done_cb(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&done, job, entry);
 		if (!job->cancelled)
 			job->cb(job, job->result, job->arg);
-		wipe(job, sizeof(*job));
+		passwd_wipe(job, sizeof(*job));
 		free(job);
 	}
 }
@@ -234,12 +176,12 @@ auth_stop(struct auth *a)
 		pthread_join(a->threads[i], NULL);
 	while ((job = TAILQ_FIRST(&a->todo)) != NULL) {
 		TAILQ_REMOVE(&a->todo, job, entry);
-		wipe(job, sizeof(*job));
+		passwd_wipe(job, sizeof(*job));
 		free(job);
 	}
 	while ((job = TAILQ_FIRST(&a->done)) != NULL) {
 		TAILQ_REMOVE(&a->done, job, entry);
-		wipe(job, sizeof(*job));
+		passwd_wipe(job, sizeof(*job));
 		free(job);
 	}
 	event_free(a->ev);

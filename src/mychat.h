@@ -252,7 +252,6 @@ struct auth_job	*auth_verify(struct auth *, const char *, const char *,
 		     auth_cb, void *);
 const char	*auth_job_hash(const struct auth_job *);
 void		 auth_cancel(struct auth_job *);
-int		 auth_make_hash(const char *, char *, size_t);
 
 /* tls.c */
 struct tls	*tls_new(const char *, const char *, char *, size_t);

@@ -22,10 +22,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <crypt.h>
 
 #include "conf.h"
 #include "log.h"
+#include "passwd.h"
 #include "proto.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -117,20 +117,6 @@ ctl_valid_password(const char *pw)
 	return (n >= 1 && n <= PROTO_PASS_MAX);
 }
 
-/* Wipe a buffer in a way the compiler cannot drop. */
-static void
-ctl_wipe(void *p, size_t len)
-{
-#ifdef HAVE_EXPLICIT_BZERO
-	explicit_bzero(p, len);
-#else
-	volatile unsigned char	*v = p;
-
-	while (len-- > 0)
-		*v++ = 0;
-#endif
-}
-
 /* The terminal while echo is off, for the signal handler. */
 static struct termios		ctl_tty_saved;
 static volatile sig_atomic_t	ctl_tty_fd = -1;
@@ -195,7 +181,7 @@ ctl_read_tty(const char *prompt, char *buf, size_t len)
 		n = strcspn(buf, "\r\n");
 		if (buf[n] == '\0' && n + 1 == len) {
 			/* Longer than the buffer: refuse rather than cut. */
-			ctl_wipe(buf, len);
+			passwd_wipe(buf, len);
 			buf[0] = ' ';
 			buf[1] = '\0';
 		} else
@@ -238,12 +224,12 @@ ctl_get_password(const char *name, char *pw, size_t len)
 				return (EXIT_FAIL);
 			}
 			if (strcmp(pw, again) != 0) {
-				ctl_wipe(again, sizeof(again));
+				passwd_wipe(again, sizeof(again));
 				fprintf(stderr, "%s: the passwords differ\n",
 				    ctl_progname);
 				return (EXIT_USAGE);
 			}
-			ctl_wipe(again, sizeof(again));
+			passwd_wipe(again, sizeof(again));
 		}
 	}
 	if (!ctl_valid_password(pw)) {
@@ -259,29 +245,12 @@ ctl_get_password(const char *name, char *pw, size_t len)
 static int
 ctl_hash(const char *pw, char *hash, size_t len)
 {
-	struct crypt_data	*cd;
-	char			*setting, *out;
-	int			 rv = -1;
-
-	if ((setting = crypt_gensalt_ra("$y$", 0, NULL, 0)) == NULL) {
-		fprintf(stderr, "%s: crypt_gensalt_ra: %s\n", ctl_progname,
-		    strerror(errno));
+	if (passwd_hash(pw, hash, len) == -1) {
+		fprintf(stderr, "%s: cannot hash the password: %s\n",
+		    ctl_progname, strerror(errno));
 		return (-1);
 	}
-	cd = xcalloc(1, sizeof(*cd));
-	out = crypt_r(pw, setting, cd);
-	if (out == NULL || out[0] == '*')
-		fprintf(stderr, "%s: crypt_r failed\n", ctl_progname);
-	else if (strlen(out) >= len)
-		fprintf(stderr, "%s: hash too long\n", ctl_progname);
-	else {
-		strcpy(hash, out);
-		rv = 0;
-	}
-	ctl_wipe(cd, sizeof(*cd));
-	free(cd);
-	free(setting);
-	return (rv);
+	return (0);
 }
 
 /* Check a name argument; prints the problem. */
@@ -330,12 +299,12 @@ ctl_useradd(struct store *st, const char *dbdir, int argc, char **argv)
 	memset(&u, 0, sizeof(u));
 	strcpy(u.name, argv[0]);
 	rv = ctl_hash(ctl_pw, u.hash, sizeof(u.hash));
-	ctl_wipe(ctl_pw, sizeof(ctl_pw));
+	passwd_wipe(ctl_pw, sizeof(ctl_pw));
 	if (rv == -1)
 		return (EXIT_FAIL);
 	u.created_ms = proto_now_ms();
 	rv = store_user_add(st, &u);
-	ctl_wipe(u.hash, sizeof(u.hash));
+	passwd_wipe(u.hash, sizeof(u.hash));
 	if (rv == -1) {
 		store_abort(st);
 		fprintf(stderr, "%s: database error\n", ctl_progname);
@@ -388,7 +357,7 @@ ctl_passwd(struct store *st, const char *dbdir, int argc, char **argv)
 	if (ctl_check_name(argv[0]) == -1)
 		return (EXIT_USAGE);
 	rv = ctl_hash(ctl_pw, hash, sizeof(hash));
-	ctl_wipe(ctl_pw, sizeof(ctl_pw));
+	passwd_wipe(ctl_pw, sizeof(ctl_pw));
 	if (rv == -1)
 		return (EXIT_FAIL);
 	/*
@@ -400,8 +369,8 @@ ctl_passwd(struct store *st, const char *dbdir, int argc, char **argv)
 		memcpy(u.hash, hash, sizeof(u.hash));
 		rv = store_user_put(st, &u) == -1 ? -1 : 1;
 	}
-	ctl_wipe(hash, sizeof(hash));
-	ctl_wipe(u.hash, sizeof(u.hash));
+	passwd_wipe(hash, sizeof(hash));
+	passwd_wipe(u.hash, sizeof(u.hash));
 	if (rv != 1) {
 		store_abort(st);
 		if (rv == 0) {
@@ -740,19 +709,19 @@ main(int argc, char *argv[])
 		if (rv == EXIT_OK && getenv("MYCHATCTL_PASSWORD") == NULL)
 			rv = ctl_get_password(name, ctl_pw, sizeof(ctl_pw));
 		if (rv != EXIT_OK) {
-			ctl_wipe(ctl_pw, sizeof(ctl_pw));
+			passwd_wipe(ctl_pw, sizeof(ctl_pw));
 			conf_free(&conf);
 			return (rv);
 		}
 	}
 	if (ctl_open(&st, dbdir) == -1) {
-		ctl_wipe(ctl_pw, sizeof(ctl_pw));
+		passwd_wipe(ctl_pw, sizeof(ctl_pw));
 		conf_free(&conf);
 		return (EXIT_FAIL);
 	}
 	rv = cmd->fn(st, dbdir, argc - 1, argv + 1);
 	ctl_close(st);
-	ctl_wipe(ctl_pw, sizeof(ctl_pw));
+	passwd_wipe(ctl_pw, sizeof(ctl_pw));
 	if (fflush(stdout) == EOF && rv == EXIT_OK)
 		rv = EXIT_FAIL;
 	conf_free(&conf);

@@ -4,7 +4,8 @@
 
 # The admin tool works on the database directory through the store.
 sbin_PROGRAMS += src/mychatctl
-src_mychatctl_SOURCES = src/mychatctl.c src/conf.c src/conf.h
+src_mychatctl_SOURCES = src/mychatctl.c src/conf.c src/conf.h \
+	src/passwd.c src/passwd.h
 src_mychatctl_CFLAGS = $(AM_CFLAGS) $(LIBCRYPT_CFLAGS)
 src_mychatctl_LDADD = src/libmychatstore.a $(DB_LIBS) src/libmychat.a \
 	$(LIBCRYPT_LIBS)

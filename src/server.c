@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "mychat.h"
+#include "passwd.h"
 #include "xmalloc.h"
 
 /* After the reaper: end the loop once everyone is gone at shutdown. */
@@ -44,7 +45,7 @@ server_open(struct server *srv, char *err, size_t errlen)
 		return (-1);
 	}
 	/* unknown names are checked against this, to take as long */
-	if (auth_make_hash("mychat-dummy-password", srv->dummy_hash,
+	if (passwd_hash("mychat-dummy-password", srv->dummy_hash,
 	    sizeof(srv->dummy_hash)) == -1) {
 		snprintf(err, errlen, "cannot compute a yescrypt hash");
 		store_close(srv->store);
