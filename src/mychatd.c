@@ -271,8 +271,8 @@ housekeep_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if ((c->state == S_NEW || c->state == S_AUTHING) &&
-		    now - c->since >= lt) {
+		/* a LOGIN being checked on a worker gets its answer */
+		if (c->state == S_NEW && now - c->since >= lt) {
 			conn_reply(c, RPL_CLOSING, "login timeout");
 			conn_close_after(c);
 		}

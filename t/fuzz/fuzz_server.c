@@ -51,6 +51,7 @@
 
 #include "log.h"
 #include "mychat.h"
+#include "passwd.h"
 #include "xmalloc.h"
 
 #define FUZZ_MAX_CONNS		2
@@ -176,7 +177,7 @@ fuzz_accounts(void)
 			continue;
 		memset(&u, 0, sizeof(u));
 		snprintf(u.name, sizeof(u.name), "%s", names[i]);
-		if (auth_make_hash("pw", u.hash, sizeof(u.hash)) == -1)
+		if (passwd_hash("pw", u.hash, sizeof(u.hash)) == -1)
 			fatalx("auth_make_hash");
 		u.created_ms = u.last_login_ms = proto_now_ms();
 		snprintf(u.last_ip, sizeof(u.last_ip), "127.0.0.1");
