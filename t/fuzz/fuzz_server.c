@@ -178,7 +178,7 @@ fuzz_accounts(void)
 		memset(&u, 0, sizeof(u));
 		snprintf(u.name, sizeof(u.name), "%s", names[i]);
 		if (passwd_hash("pw", u.hash, sizeof(u.hash)) == -1)
-			fatalx("auth_make_hash");
+			fatalx("passwd_hash");
 		u.created_ms = u.last_login_ms = proto_now_ms();
 		snprintf(u.last_ip, sizeof(u.last_ip), "127.0.0.1");
 		if (store_user_add(fuzz_srv.store, &u) != 1 ||
