@@ -65,6 +65,14 @@ conn_apply_conf(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, cf->max_line + 16384);
 	/* the write callback fires when output drains to half the limit */
 	bufferevent_setwatermark(c->bev, EV_WRITE, cf->out_limit / 2, 0);
+	/*
+	 * libevent moves at most 16 KiB per read or write callback by
+	 * default: a busy recipient then gets ~150 pushes per loop pass,
+	 * and a loop pass costs a commit. Let one pass move a whole
+	 * output limit's worth, and read a full line.
+	 */
+	bufferevent_set_max_single_write(c->bev, cf->out_limit);
+	bufferevent_set_max_single_read(c->bev, cf->max_line + 16384);
 	tv.tv_sec = cf->idle_timeout;
 	tv.tv_usec = 0;
 	bufferevent_set_timeouts(c->bev, cf->idle_timeout > 0 ? &tv : NULL,

@@ -482,6 +482,7 @@ main(int argc, char *argv[])
 	cf = xcalloc(1, sizeof(*cf));
 	if (load_conf(cf, srv.conf_path, &cl, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mychatd: %s\n", err);
+		free(cf);
 		return (1);
 	}
 	srv.conf = cf;

@@ -166,7 +166,7 @@ proto_valid_text(const char *s, size_t len)
 	return (1);
 }
 
-/* Parse a decimal message id (1 to 2^63-1); stops at a space or NUL. */
+/* Parse a decimal id (0 to 2^63-1; SYNC 0 is valid); stops at a space or NUL. */
 int
 proto_parse_id(const char *s, uint64_t *id)
 {
