@@ -14,13 +14,15 @@ MOUNTS=()
 IMMUTABLE=
 
 teardown() {
-	local m
+	local m rc=0
 
 	[[ -z $IMMUTABLE ]] || chattr -i "$IMMUTABLE" 2>/dev/null || true
-	mychat_teardown
+	# unmount even when stopping a server failed
+	mychat_teardown || rc=$?
 	for m in "${MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
+	return $rc
 }
 
 # Mount a read-only bind of $1 on $2, or skip.
