@@ -107,6 +107,16 @@ xrealloc_or_die(void *p, size_t n)
 	return (p);
 }
 
+/* Close the connection and free its buffers (LeakSanitizer in ASan builds). */
+static void
+io_free(struct io *io)
+{
+	close(io->fd);
+	free(io->in);
+	free(io->out);
+	io->in = io->out = NULL;
+}
+
 /* Connect to 127.0.0.1 (or host) port. */
 static int
 io_connect(struct io *io, const char *host, int port)
@@ -568,7 +578,9 @@ main(int argc, char *argv[])
 		else if ((hf = fopen(idpath, "w")) == NULL)
 			die(1, "%s: %s", idpath, strerror(errno));
 		login(&io, user, pass, readyfd);
-		return (run_history(&io, histpeer, hf));
+		st = run_history(&io, histpeer, hf);
+		io_free(&io);
+		return (st);
 	}
 	idfd = open_out(idpath);
 	waiting = login(&io, user, pass, readyfd);
@@ -590,6 +602,6 @@ main(int argc, char *argv[])
 	} else
 		st = run_send(&io, peer, n, window, size, tokpfx, first, idfd,
 		    killcount, killpid);
-	close(io.fd);
+	io_free(&io);
 	return (st);
 }
