@@ -389,6 +389,8 @@ run_send(struct io *io, const char *peer, long n, long window, long size,
 			fprintf(stderr, "%s: connection closed after %ld "
 			    "sent, %ld stored, %ld refused\n", progname, sent,
 			    stored, refused);
+			free(text);
+			free(line);
 			return (refused > 0 ? 1 : 2);
 		}
 		if (io_pump(io, 1) == -1)
