@@ -50,7 +50,7 @@ TAILQ_HEAD(auth_queue, auth_job);
 struct auth {
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 cond;
-	struct auth_queue	 todo;
+	struct auth_queue	 queue;	/* jobs not yet taken */
 	struct auth_queue	 done;
 	int			 stopping;
 	int			 nthreads;
@@ -78,12 +78,12 @@ auth_worker(void *arg)
 	cd = xcalloc(1, sizeof(*cd));
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
-		while (!a->stopping && TAILQ_EMPTY(&a->todo))
+		while (!a->stopping && TAILQ_EMPTY(&a->queue))
 			pthread_cond_wait(&a->cond, &a->lock);
 		if (a->stopping)
 			break;
-		job = TAILQ_FIRST(&a->todo);
-		TAILQ_REMOVE(&a->todo, job, entry);
+		job = TAILQ_FIRST(&a->queue);
+		TAILQ_REMOVE(&a->queue, job, entry);
 		pthread_mutex_unlock(&a->lock);
 
 		if (job->kind == AUTH_HASH)
@@ -139,7 +139,7 @@ auth_start(struct event_base *base, int n)
 	a = xcalloc(1, sizeof(*a));
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
-	TAILQ_INIT(&a->todo);
+	TAILQ_INIT(&a->queue);
 	TAILQ_INIT(&a->done);
 	if (pipe2(a->pipe, O_NONBLOCK | O_CLOEXEC) == -1)
 		fatal("%s: pipe", __func__);
@@ -174,8 +174,8 @@ auth_stop(struct auth *a)
 	pthread_mutex_unlock(&a->lock);
 	for (i = 0; i < a->nthreads; i++)
 		pthread_join(a->threads[i], NULL);
-	while ((job = TAILQ_FIRST(&a->todo)) != NULL) {
-		TAILQ_REMOVE(&a->todo, job, entry);
+	while ((job = TAILQ_FIRST(&a->queue)) != NULL) {
+		TAILQ_REMOVE(&a->queue, job, entry);
 		passwd_wipe(job, sizeof(*job));
 		free(job);
 	}
@@ -206,7 +206,7 @@ auth_submit(struct auth *a, enum auth_kind kind, const char *password,
 	job->cb = cb;
 	job->arg = arg;
 	pthread_mutex_lock(&a->lock);
-	TAILQ_INSERT_TAIL(&a->todo, job, entry);
+	TAILQ_INSERT_TAIL(&a->queue, job, entry);
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->lock);
 	return (job);

@@ -253,6 +253,15 @@ ctl_hash(const char *pw, char *hash, size_t len)
 	return (0);
 }
 
+/* A database error: nothing of this command is kept. */
+static int
+ctl_dberror(struct store *st)
+{
+	store_abort(st);
+	fprintf(stderr, "%s: database error\n", ctl_progname);
+	return (EXIT_FAIL);
+}
+
 /* Check a name argument; prints the problem. */
 static int
 ctl_check_name(const char *name)
@@ -289,8 +298,7 @@ ctl_useradd(struct store *st, const char *dbdir, int argc, char **argv)
 		return (EXIT_USAGE);
 	switch (store_user_get(st, argv[0], &u)) {
 	case -1:
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
+		return (ctl_dberror(st));
 	case 1:
 		fprintf(stderr, "%s: %s already exists\n", ctl_progname,
 		    u.name);
@@ -306,9 +314,7 @@ ctl_useradd(struct store *st, const char *dbdir, int argc, char **argv)
 	rv = store_user_add(st, &u);
 	passwd_wipe(u.hash, sizeof(u.hash));
 	if (rv == -1) {
-		store_abort(st);
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
+		return (ctl_dberror(st));
 	}
 	if (rv == 0) {
 		/* Registered meanwhile, between our lookup and the add. */
@@ -331,9 +337,7 @@ ctl_userdel(struct store *st, const char *dbdir, int argc, char **argv)
 		return (EXIT_USAGE);
 	switch (store_user_del(st, argv[0])) {
 	case -1:
-		store_abort(st);
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
+		return (ctl_dberror(st));
 	case 0:
 		store_abort(st);
 		fprintf(stderr, "%s: no such user %s\n", ctl_progname,
@@ -378,8 +382,7 @@ ctl_passwd(struct store *st, const char *dbdir, int argc, char **argv)
 			    argv[0]);
 			return (EXIT_NOUSER);
 		}
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
+		return (ctl_dberror(st));
 	}
 	if (ctl_commit(st) == -1)
 		return (EXIT_FAIL);
@@ -410,8 +413,7 @@ ctl_users(struct store *st, const char *dbdir, int argc, char **argv)
 	printf("%-32s %-24s %-24s %s\n", "NAME", "CREATED", "LAST-LOGIN",
 	    "LAST-IP");
 	if (store_user_scan(st, ctl_users_cb, &n) == -1) {
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
+		return (ctl_dberror(st));
 	}
 	return (EXIT_OK);
 }
@@ -465,8 +467,7 @@ ctl_pending(struct store *st, const char *dbdir, int argc, char **argv)
 			return (EXIT_USAGE);
 		switch (store_user_get(st, argv[0], &u)) {
 		case -1:
-			fprintf(stderr, "%s: database error\n", ctl_progname);
-			return (EXIT_FAIL);
+			return (ctl_dberror(st));
 		case 0:
 			fprintf(stderr, "%s: no such user %s\n", ctl_progname,
 			    argv[0]);
@@ -479,8 +480,7 @@ ctl_pending(struct store *st, const char *dbdir, int argc, char **argv)
 	cp.st = st;
 	cp.failed = 0;
 	if (store_user_scan(st, ctl_pending_cb, &cp) == -1 || cp.failed) {
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
+		return (ctl_dberror(st));
 	}
 	return (EXIT_OK);
 }
@@ -584,8 +584,7 @@ ctl_precheck(const struct ctl_cmd *cmd, const char *dbdir, const char *arg,
 	found = store_user_get(st, arg, &u);
 	ctl_close(st);
 	if (found == -1) {
-		fprintf(stderr, "%s: database error\n", ctl_progname);
-		return (EXIT_FAIL);
+		return (ctl_dberror(st));
 	}
 	if (found == 1 && cmd->password == CTL_PW_NEWUSER) {
 		fprintf(stderr, "%s: %s already exists\n", ctl_progname,
