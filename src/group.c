@@ -357,4 +357,5 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!TAILQ_EMPTY(&srv->dead))
 		conn_reap(srv);
+	log_flush();
 }

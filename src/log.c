@@ -20,15 +20,43 @@ static struct {
 	int		 facility;
 	char		*path;
 	FILE		*fp;
-} lg = { "mychatd", LOG_TO_STDERR, 0, LOG_DAEMON, NULL, NULL };
+	/*
+	 * Event lines (one per message at full speed) are gathered here and
+	 * written by log_flush, once per commit group and once a second;
+	 * warnings and errors flush at once.
+	 */
+	char		 buf[LOG_BUF_SIZE];
+	size_t		 len;
+	time_t		 ts_sec;	/* the second ts was formatted for */
+	char		 ts[32];
+} lg = { "mychatd", LOG_TO_STDERR, 0, LOG_DAEMON, NULL, NULL, { 0 }, 0,
+    -1, { 0 } };
 
 /* Set the identity and verbosity; logging goes to stderr until log_open. */
 void
 log_init(const char *ident, int verbose, int facility)
 {
+	static int	registered;
+
 	lg.ident = ident;
 	lg.verbose = verbose;
 	lg.facility = facility;
+	if (!registered && atexit(log_flush) == 0)
+		registered = 1;
+}
+
+/* Write out the gathered lines. */
+void
+log_flush(void)
+{
+	FILE	*fp;
+
+	if (lg.len == 0)
+		return;
+	fp = lg.target == LOG_TO_FILE && lg.fp != NULL ? lg.fp : stderr;
+	fwrite(lg.buf, 1, lg.len, fp);
+	fflush(fp);
+	lg.len = 0;
 }
 
 /* Choose where log lines go. Returns -1 when a file cannot be opened. */
@@ -37,6 +65,7 @@ log_open(int target, const char *path, int facility)
 {
 	FILE	*fp = NULL;
 
+	log_flush();
 	if (target == LOG_TO_FILE) {
 		if ((fp = fopen(path, "a")) == NULL)
 			return (-1);
@@ -73,6 +102,7 @@ log_reopen(void)
 	if ((fp = fopen(lg.path, "a")) == NULL)
 		return;
 	setvbuf(fp, NULL, _IOLBF, 0);
+	log_flush();
 	fclose(lg.fp);
 	lg.fp = fp;
 }
@@ -89,26 +119,39 @@ log_getverbose(void)
 	return (lg.verbose);
 }
 
-/* Write one line at a priority, with a timestamp outside syslog. */
+/*
+ * Write one line at a priority, with a timestamp outside syslog. Lines are
+ * gathered in lg.buf; unless later is set they are written out at once.
+ */
 static void
-vlog(int pri, const char *level, const char *fmt, va_list ap)
+vlog(int pri, const char *level, int later, const char *fmt, va_list ap)
 {
-	char		 msg[2048], ts[64];
+	char		 msg[2048];
 	struct timespec	 now;
 	struct tm	 tm;
-	FILE		*fp;
+	int		 n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (lg.target == LOG_TO_SYSLOG) {
 		syslog(pri, "%s", msg);
 		return;
 	}
-	fp = lg.target == LOG_TO_FILE ? lg.fp : stderr;
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(fp, "%s.%03ldZ %s %s: %s\n", ts, now.tv_nsec / 1000000L,
-	    lg.ident, level, msg);
+	if (now.tv_sec != lg.ts_sec) {
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(lg.ts, sizeof(lg.ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		lg.ts_sec = now.tv_sec;
+	}
+	if (lg.len + sizeof(msg) + 128 > sizeof(lg.buf))
+		log_flush();
+	n = snprintf(lg.buf + lg.len, sizeof(lg.buf) - lg.len,
+	    "%s.%03ldZ %s %s: %s\n", lg.ts, now.tv_nsec / 1000000L, lg.ident,
+	    level, msg);
+	if (n > 0)
+		lg.len += (size_t)n < sizeof(lg.buf) - lg.len ? (size_t)n :
+		    sizeof(lg.buf) - lg.len - 1;
+	if (!later)
+		log_flush();
 }
 
 void
@@ -131,7 +174,7 @@ log_warnx(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_WARNING, "warning", fmt, ap);
+	vlog(LOG_WARNING, "warning", 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -141,18 +184,22 @@ log_info(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_INFO, "info", fmt, ap);
+	vlog(LOG_INFO, "info", 0, fmt, ap);
 	va_end(ap);
 }
 
-/* Events (registration, login, message metadata) are always logged. */
+/*
+ * Events (registration, login, message metadata) are always logged; they
+ * reach the file or stderr at the next log_flush (the end of the commit
+ * group, or the once-a-second housekeeping), or with the next warning.
+ */
 void
 log_event(const char *fmt, ...)
 {
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_NOTICE, "event", fmt, ap);
+	vlog(LOG_NOTICE, "event", 1, fmt, ap);
 	va_end(ap);
 }
 
@@ -164,7 +211,7 @@ log_debug(const char *fmt, ...)
 	if (lg.verbose < 1)
 		return;
 	va_start(ap, fmt);
-	vlog(LOG_DEBUG, "debug", fmt, ap);
+	vlog(LOG_DEBUG, "debug", 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -188,7 +235,7 @@ fatalx(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_CRIT, "fatal", fmt, ap);
+	vlog(LOG_CRIT, "fatal", 0, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

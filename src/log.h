@@ -8,9 +8,12 @@
 #define LOG_TO_SYSLOG	1
 #define LOG_TO_FILE	2
 
+#define LOG_BUF_SIZE	(64 * 1024)	/* gathered event lines */
+
 void	log_init(const char *, int, int);
 int	log_open(int, const char *, int);
 void	log_reopen(void);
+void	log_flush(void);
 void	log_setverbose(int);
 int	log_getverbose(void);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));

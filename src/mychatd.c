@@ -264,6 +264,7 @@ housekeep_cb(evutil_socket_t fd, short what, void *arg)
 	time_t		 now = time(NULL);
 	int		 lt = srv->conf->login_timeout;
 
+	log_flush();
 	if (srv->shutting_down && srv->nconns == 0)
 		event_base_loopbreak(srv->base);
 	limit_sweep(srv->limits);
@@ -336,6 +337,7 @@ daemonize(void)
 
 	if (pipe(p) == -1)
 		fatal("pipe");
+	log_flush();	/* or the child would write the parent's lines again */
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid > 0) {
