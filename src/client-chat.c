@@ -63,6 +63,7 @@ static struct {
 	char			 pass[PROTO_PASS_MAX + 1];
 	char			 suggest[PROTO_NAME_MAX + 1];
 	int			 was_ready;	/* connected at least once */
+	int			 tls_shown;	/* 0 none, 1 clear, 2 TLS */
 	int			 authed;
 	int			 ever_authed;
 	char			 peer[PROTO_NAME_MAX + 1];	/* shown */
@@ -706,6 +707,28 @@ chat_ready(void *arg, const char *greeting)
 	}
 }
 
+/*
+ * Encrypted or not, said on the first connection and whenever it changes
+ * (a server that drops its certificate between two connections).
+ */
+static void
+chat_tls(void *arg, const char *desc)
+{
+	int	now = desc != NULL ? 2 : 1;
+
+	if (ch.tls_shown == now)
+		return;
+	ch.tls_shown = now;
+	if (desc != NULL)
+		ui_printf("Encrypted: %s.", desc);
+	else if (ctls_mode() == CTLS_OFF)
+		ui_printf("Not encrypted (--no-tls): the password goes in "
+		    "clear.");
+	else
+		ui_printf("Not encrypted: the server does not offer STARTTLS; "
+		    "the password goes in clear.");
+}
+
 /* Try to connect again. */
 static void
 chat_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -724,7 +747,8 @@ chat_lost(void *arg, enum cnet_err e, const char *why)
 		chat_done(EX_MC_OK);
 		return;
 	}
-	if (!ch.was_ready) {
+	/* never retried: a certificate that fails will fail again */
+	if (!ch.was_ready || e == CNET_ETLS) {
 		ui_printf("mychat: %s: %s", cnet_strerr(e), why);
 		chat_done(cnet_exit_code(e));
 		return;
@@ -1034,7 +1058,8 @@ int
 chat_main(struct event_base *base, const char *host, const char *port,
     int timeout)
 {
-	static const struct cnet_cb cb = { chat_ready, chat_push, chat_lost };
+	static const struct cnet_cb cb = { chat_ready, chat_push, chat_lost,
+	    chat_tls };
 	struct event	*sigs[4];
 	struct timeval	 tv = { CHAT_PING_EVERY, 0 };
 	struct outmsg	*o;

@@ -207,6 +207,20 @@ script_send_lost(void *arg, enum cnet_err e, const char *why)
 	script_done(cnet_exit_code(e));
 }
 
+/* Encrypted or not: said with -v (see mychat(1)). */
+static void
+script_tls(void *arg, const char *desc)
+{
+	if (!client_verbose)
+		return;
+	if (desc != NULL)
+		fprintf(stderr, "mychat: TLS: %s\n", desc);
+	else
+		fprintf(stderr, "mychat: not encrypted: %s\n",
+		    ctls_mode() == CTLS_OFF ? "--no-tls" :
+		    "the server does not offer STARTTLS");
+}
+
 /* Set up the connection and the timers both commands use. */
 static void
 script_setup(struct event_base *base, struct script_opts *o,
@@ -241,7 +255,7 @@ int
 script_send(struct event_base *base, struct script_opts *o)
 {
 	static const struct cnet_cb cb = { script_send_ready, script_send_push,
-	    script_send_lost };
+	    script_send_lost, script_tls };
 	struct evbuffer	*buf;
 	size_t		 len;
 	char		*in;
@@ -447,7 +461,8 @@ script_recv_lost(void *arg, enum cnet_err e, const char *why)
 	sc.logged_in = 0;
 	sc.acks_inflight = 0;
 	evtimer_del(sc.idle_ev);
-	if (sc.o->follow && sc.ever_in && e != CNET_EPROTO) {
+	if (sc.o->follow && sc.ever_in && e != CNET_EPROTO &&
+	    e != CNET_ETLS) {
 		script_retry();
 		fprintf(stderr, "mychat: reconnecting in %d s\n", sc.backoff);
 		return;
@@ -460,7 +475,7 @@ int
 script_recv(struct event_base *base, struct script_opts *o)
 {
 	static const struct cnet_cb cb = { script_recv_ready, script_recv_push,
-	    script_recv_lost };
+	    script_recv_lost, script_tls };
 
 	script_setup(base, o, &cb);
 	snprintf(sc.name, sizeof(sc.name), "%s", o->user);

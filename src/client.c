@@ -32,23 +32,32 @@ static void
 client_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: mychat [-v] [-t seconds] [-p port] [host]\n"
+	    "usage: mychat [-v] [tls options] [-t seconds] [-p port] [host]\n"
 	    "       mychat -u name [-P file] [-H host] [-p port] [-t seconds] "
-	    "send peer text|-\n"
+	    "[tls options]\n"
+	    "              send peer text|-\n"
 	    "       mychat -u name [-P file] [-H host] [-p port] [-t seconds] "
-	    "recv [--follow] [--unescape]\n"
+	    "[tls options]\n"
+	    "              recv [--follow] [--unescape]\n"
 	    "\n"
 	    "  -H host     server (default localhost; also the host operand)\n"
-	    "  -p port     port (default %d)\n"
+	    "  -p port     port (default %d, with --tls %d)\n"
 	    "  -t seconds  timeout of every wait for the server (default %d)\n"
 	    "  -u name     account for send and recv\n"
 	    "  -P file     read the password from the first line of file\n"
 	    "              (else $MYCHAT_PASSWORD, else ask on the terminal)\n"
 	    "  -v          show the server's replies on stderr\n"
 	    "  -h          this help\n"
+	    "TLS (by default STARTTLS when the server offers it):\n"
+	    "  --tls       TLS from the first byte (the server's tls-port)\n"
+	    "  --starttls  STARTTLS, or fail if the server does not offer it\n"
+	    "  --no-tls    never TLS: the password goes in clear\n"
+	    "  --ca file   trust the CA certificates in file, not the system's\n"
+	    "  --insecure  do not verify the server's certificate (unsafe)\n"
 	    "Exit codes: 0 ok, 1 usage, 2 connection, 3 timeout, 4 protocol,\n"
-	    "5 login refused, 6 no such user, 7 try later, 8 refused "
-	    "(see mychat(1)).\n", PROTO_DEFAULT_PORT, CLIENT_TIMEOUT_DEFAULT);
+	    "5 login refused, 6 no such user, 7 try later, 8 refused, 9 TLS "
+	    "(see mychat(1)).\n", PROTO_DEFAULT_PORT, PROTO_DEFAULT_TLS_PORT,
+	    CLIENT_TIMEOUT_DEFAULT);
 }
 
 /* Read a line from fd into client_pass, without echo if it is a tty. */
@@ -146,6 +155,55 @@ client_number(const char *s, long lo, long hi)
 	return (v);
 }
 
+/* Long options with no short form. */
+enum {
+	OPT_TLS = 256,
+	OPT_STARTTLS,
+	OPT_NO_TLS,
+	OPT_CA,
+	OPT_INSECURE
+};
+
+static const struct option client_longopts[] = {
+	{ "tls",	no_argument,		NULL,	OPT_TLS },
+	{ "starttls",	no_argument,		NULL,	OPT_STARTTLS },
+	{ "no-tls",	no_argument,		NULL,	OPT_NO_TLS },
+	{ "ca",		required_argument,	NULL,	OPT_CA },
+	{ "insecure",	no_argument,		NULL,	OPT_INSECURE },
+	{ NULL,		0,			NULL,	0 }
+};
+
+/*
+ * Check the TLS options against each other and set TLS up; -1 after an
+ * error message. --insecure is loud on every run: it is easy to leave in
+ * a script and forget.
+ */
+static int
+client_tls_setup(int ntls, enum ctls_mode mode, const char *ca,
+    int insecure)
+{
+	if (ntls > 1) {
+		fprintf(stderr, "mychat: --tls, --starttls and --no-tls "
+		    "exclude each other\n");
+		return (-1);
+	}
+	if (mode == CTLS_OFF && (ca != NULL || insecure)) {
+		fprintf(stderr, "mychat: --ca and --insecure make no sense "
+		    "with --no-tls\n");
+		return (-1);
+	}
+	if (ca != NULL && insecure) {
+		fprintf(stderr, "mychat: --ca and --insecure exclude each "
+		    "other\n");
+		return (-1);
+	}
+	if (insecure)
+		fprintf(stderr, "mychat: WARNING: --insecure: the server's "
+		    "certificate is not verified; anyone on the way can read "
+		    "and change this session, password included\n");
+	return (ctls_init(mode, ca, insecure));
+}
+
 /* Parse the options, then run the interactive client, send or recv. */
 int
 main(int argc, char *argv[])
@@ -153,19 +211,39 @@ main(int argc, char *argv[])
 	struct script_opts	 so;
 	struct event_config	*cfg;
 	struct event_base	*base;
+	enum ctls_mode		 tls_mode = CTLS_AUTO;
 	const char		*host = "localhost", *user = NULL;
-	const char		*passfile = NULL, *cmd;
+	const char		*passfile = NULL, *cmd, *ca = NULL;
 	char			 portbuf[16];
 	long			 v;
 	int			 ch, rv, timeout = CLIENT_TIMEOUT_DEFAULT, i;
-	int			 host_opt = 0;
+	int			 host_opt = 0, port_opt = 0, ntls = 0;
+	int			 insecure = 0;
 
 	setlocale(LC_CTYPE, "");
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(portbuf, sizeof(portbuf), "%d", PROTO_DEFAULT_PORT);
 
-	while ((ch = getopt(argc, argv, "+hH:p:P:t:u:v")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+hH:p:P:t:u:v", client_longopts,
+	    NULL)) != -1) {
 		switch (ch) {
+		case OPT_TLS:
+			tls_mode = CTLS_IMPLICIT;
+			ntls++;
+			break;
+		case OPT_STARTTLS:
+			tls_mode = CTLS_STARTTLS;
+			ntls++;
+			break;
+		case OPT_NO_TLS:
+			tls_mode = CTLS_OFF;
+			ntls++;
+			break;
+		case OPT_CA:
+			ca = optarg;
+			break;
+		case OPT_INSECURE:
+			insecure = 1;
+			break;
 		case 'h':
 			client_usage(stdout);
 			return (EX_MC_OK);
@@ -180,6 +258,7 @@ main(int argc, char *argv[])
 				return (EX_MC_USAGE);
 			}
 			snprintf(portbuf, sizeof(portbuf), "%ld", v);
+			port_opt = 1;
 			break;
 		case 'P':
 			passfile = optarg;
@@ -205,6 +284,12 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	if (!port_opt)
+		snprintf(portbuf, sizeof(portbuf), "%d",
+		    tls_mode == CTLS_IMPLICIT ? PROTO_DEFAULT_TLS_PORT :
+		    PROTO_DEFAULT_PORT);
+	if (client_tls_setup(ntls, tls_mode, ca, insecure) == -1)
+		return (EX_MC_USAGE);
 
 	memset(&so, 0, sizeof(so));
 	cmd = argc > 0 ? argv[0] : NULL;
@@ -263,6 +348,8 @@ main(int argc, char *argv[])
 	event_config_free(cfg);
 	if (base == NULL) {
 		fprintf(stderr, "mychat: cannot set up the event loop\n");
+		explicit_bzero(client_pass, sizeof(client_pass));
+		ctls_free();
 		return (EX_MC_USAGE);
 	}
 	clog_init(NULL);
@@ -281,5 +368,6 @@ main(int argc, char *argv[])
 		rv = script_recv(base, &so);
 	explicit_bzero(client_pass, sizeof(client_pass));
 	event_base_free(base);
+	ctls_free();
 	return (rv);
 }

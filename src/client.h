@@ -2,7 +2,8 @@
  * client.h: the mychat console client. client-net.c talks the protocol,
  * client-ui.c owns the terminal, client-log.c the local message logs,
  * client-text.c the text helpers, client-chat.c the interactive mode,
- * client-script.c the send and recv commands, client.c main and options.
+ * client-script.c the send and recv commands, client-tls.c the TLS
+ * settings, client.c main and options.
  */
 #ifndef MYCHAT_CLIENT_H
 #define MYCHAT_CLIENT_H
@@ -13,6 +14,7 @@
 #include "proto.h"
 
 struct event_base;
+struct ssl_st;
 
 /* Exit codes, documented in doc/mychat.1. */
 #define EX_MC_OK	0	/* done */
@@ -24,6 +26,7 @@ struct event_base;
 #define EX_MC_NOUSER	6	/* no such user */
 #define EX_MC_TEMP	7	/* temporary failure, try again later */
 #define EX_MC_REFUSED	8	/* the server refused the request */
+#define EX_MC_TLS	9	/* TLS failed: certificate, handshake, no STARTTLS */
 
 /* The longest line the client accepts from the server. */
 #define CLIENT_LINE_MAX		(PROTO_LINE_DEFAULT + 1024)
@@ -39,7 +42,8 @@ enum cnet_err {
 	CNET_ELOST,		/* EOF or a socket error */
 	CNET_ETIMEOUT,		/* no answer in time */
 	CNET_EPROTO,		/* garbage, an overlong line, a bad greeting */
-	CNET_ECLOSING		/* the server said 421 on its own */
+	CNET_ECLOSING,		/* the server said 421 on its own */
+	CNET_ETLS		/* certificate or handshake, or no STARTTLS */
 };
 
 /* Called with each line of a reply; last is 1 on the final line. */
@@ -50,6 +54,8 @@ struct cnet_cb {
 	void	(*ready)(void *, const char *);		/* greeting text */
 	void	(*push)(void *, char *, size_t);	/* a push line */
 	void	(*lost)(void *, enum cnet_err, const char *);
+	/* encrypted (a description) or not (NULL), before any command */
+	void	(*tls)(void *, const char *);
 };
 
 struct cnet;
@@ -69,6 +75,27 @@ void		 cnet_send_secret(struct cnet *, cnet_reply_fn *, void *,
 		    const char *, const char *, const char *);
 const char	*cnet_strerr(enum cnet_err);
 int		 cnet_exit_code(enum cnet_err);
+
+/* How connections use TLS (one mode per process). */
+enum ctls_mode {
+	CTLS_AUTO,		/* STARTTLS if the server offers it */
+	CTLS_STARTTLS,		/* STARTTLS, or fail (--starttls) */
+	CTLS_IMPLICIT,		/* TLS from the first byte (--tls) */
+	CTLS_OFF		/* never (--no-tls) */
+};
+
+/* client-tls.c */
+int		 ctls_init(enum ctls_mode, const char *, int);
+void		 ctls_free(void);
+enum ctls_mode	 ctls_mode(void);
+struct ssl_st	*ctls_ssl_new(const char *, char *, size_t);
+void		 ctls_ssl_free(struct ssl_st *);
+void		 ctls_shutdown(struct ssl_st *);
+void		 ctls_strerror(unsigned long, char *, size_t);
+int		 ctls_verify_failed(struct ssl_st *);
+void		 ctls_handshake_error(struct ssl_st *, unsigned long, char *,
+		    size_t);
+void		 ctls_describe(struct ssl_st *, char *, size_t);
 
 /* A MSG push, split in place. */
 struct cpush {
