@@ -1,20 +1,18 @@
 /*
- * store.c: accounts and the delivery log in a Berkeley DB 5.3
- * transactional environment. The only file that includes <db.h>.
+ * store.c: accounts, ack cursors and the environment, in a Berkeley DB 5.3
+ * transactional environment. With store-log.c (the message log and the
+ * mailboxes) the only files that include <db.h>.
  *
  * Databases in the environment (all btrees):
- *   users.db   lower(name)              -> struct user_rec
- *   ips.db     ip string                -> display name (last login from it)
- *   msgs.db    be64(id)                 -> be64(time) u8 n from u8 n to text
- *   inbox.db   lower(to) 0 be64(id)     -> lower(from)
- *   outbox.db  lower(from) 0 be64(id)   -> lower(to)
- *   acks.db    lower(name)              -> be64(cursor): all <= cursor acked
- *   tokens.db  lower(from) 0 token      -> be64(id) be64(time)
+ *   users.db     lower(name)              -> struct user_rec
+ *   ips.db       ip string                -> display name (last login from it)
+ *   acks.db      lower(name)              -> be64(cursor): all <= cursor acked
+ *   tokens.db    lower(from) 0 token      -> be64(id) be64(time)
+ *   messages.db, inboxes.db, outboxes.db: see store-log.c
  *
  * Big-endian ids make key order id order, so "pending for bob" is the
  * inbox range after bob's ack cursor, and an ACK is one put of the cursor
- * rather than a range delete. A message costs three puts (four with a
- * retry token), all in the commit group's transaction.
+ * rather than a range delete.
  */
 #include "config.h"
 
@@ -31,33 +29,18 @@
 
 #include "log.h"
 #include "proto.h"
-#include "store.h"
+#include "store-int.h"
 #include "xmalloc.h"
 
 #define USER_REC_VERSION	1
-#define MBOX_KEY_MAX		(PROTO_NAME_MAX + 1 + 8)
-#define TOKEN_KEY_MAX		(PROTO_NAME_MAX + 1 + PROTO_TOKEN_MAX)
-#define MSG_HDR_MAX		(8 + 1 + PROTO_NAME_MAX + 1 + PROTO_NAME_MAX)
-#define HISTORY_MAX		1000
-#define STORE_PAGESIZE		(16 * 1024)	/* log and mailboxes */
+#define STORE_OLD_LOG		"msgs.db"	/* the layout of mychat 0.1 */
 
-enum store_db {
-	SDB_USERS,
-	SDB_IPS,
-	SDB_MSGS,
-	SDB_INBOX,
-	SDB_OUTBOX,
-	SDB_ACKS,
-	SDB_TOKENS,
-	SDB_COUNT
-};
-
-static const char *store_db_names[SDB_COUNT] = {
+const char *const store_db_names[SDB_COUNT] = {
 	[SDB_USERS] = "users.db",
 	[SDB_IPS] = "ips.db",
-	[SDB_MSGS] = "msgs.db",
-	[SDB_INBOX] = "inbox.db",
-	[SDB_OUTBOX] = "outbox.db",
+	[SDB_MSGS] = "messages.db",
+	[SDB_INBOX] = "inboxes.db",
+	[SDB_OUTBOX] = "outboxes.db",
 	[SDB_ACKS] = "acks.db",
 	[SDB_TOKENS] = "tokens.db",
 };
@@ -72,42 +55,8 @@ struct user_rec {
 	char		last_ip[STORE_IP_MAX];
 };
 
-struct store {
-	DB_ENV		*env;
-	DB		*db[SDB_COUNT];
-	DB_TXN		*txn;		/* the open commit group, or NULL */
-	int		 failed;	/* a write of this group failed */
-	int		 panic;		/* DB_RUNRECOVERY seen */
-	unsigned int	 group_ops;
-	uint64_t	 last_id;	/* last id handed out */
-	uint64_t	 committed_id;	/* last id of a committed group */
-	char		*home;
-	void		*buf;		/* DB_DBT_REALLOC buffer for reads */
-	u_int32_t	 buflen;
-	unsigned char	*rec;		/* a message record being written */
-	size_t		 recalloc;
-	struct store_stats stats;
-};
-
-/* One side of a mailbox walk: a cursor over lower(name) 0 be64(id). */
-struct mbox_walk {
-	DBC		*c;
-	unsigned char	 prefix[PROTO_NAME_MAX + 1];
-	size_t		 plen;
-	unsigned char	 key[MBOX_KEY_MAX];
-	DBT		 k, d;
-	int		 valid;
-	uint64_t	 id;
-	char		 peer[PROTO_NAME_MAX + 1];
-};
-
-static int	walk_open(struct store *, enum store_db, struct mbox_walk *,
-		    const char *, uint64_t);
-static int	walk_step(struct mbox_walk *, u_int32_t);
-static void	walk_close(struct mbox_walk *);
-
-static void
-put_be64(unsigned char *p, uint64_t v)
+void
+store_put_be64(unsigned char *p, uint64_t v)
 {
 	int	i;
 
@@ -117,8 +66,8 @@ put_be64(unsigned char *p, uint64_t v)
 	}
 }
 
-static uint64_t
-get_be64(const unsigned char *p)
+uint64_t
+store_get_be64(const unsigned char *p)
 {
 	uint64_t	v = 0;
 	int		i;
@@ -126,37 +75,6 @@ get_be64(const unsigned char *p)
 	for (i = 0; i < 8; i++)
 		v = (v << 8) | p[i];
 	return (v);
-}
-
-/* Encode an inbox/outbox key: lower(name) NUL be64(id). Returns its size. */
-size_t
-store_key_mbox(unsigned char *key, const char *name, uint64_t id)
-{
-	char	lname[PROTO_NAME_MAX + 1];
-	size_t	n;
-
-	proto_lower(lname, name, sizeof(lname));
-	n = strlen(lname);
-	memcpy(key, lname, n);
-	key[n++] = '\0';
-	put_be64(key + n, id);
-	return (n + 8);
-}
-
-/* The id at the end of a mailbox key. */
-uint64_t
-store_key_id(const unsigned char *key, size_t len)
-{
-	if (len < 8)
-		return (0);
-	return (get_be64(key + len - 8));
-}
-
-/* Does a mailbox key belong to the name whose prefix (with NUL) is given? */
-static int
-mbox_match(const DBT *k, const unsigned char *prefix, size_t plen)
-{
-	return (k->size == plen + 8 && memcmp(k->data, prefix, plen) == 0);
 }
 
 static void
@@ -214,14 +132,23 @@ store_open(struct store **out, const char *dir, int flags, char *err,
     size_t errlen)
 {
 	struct store	*st;
-	DBC		*c;
-	DBT		 k, d;
+	struct stat	 sb;
+	char		 path[4096];
 	u_int32_t	 envflags;
 	int		 ret, i;
 
 	*out = NULL;
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	/* mychat 0.1 kept one record per message: refuse, do not ignore it */
+	snprintf(path, sizeof(path), "%s/%s", dir, STORE_OLD_LOG);
+	if (stat(path, &sb) == 0) {
+		snprintf(err, errlen, "%s: a message log in the layout of "
+		    "mychat 0.1, which this version does not read; deliver "
+		    "what is pending with 0.1 and start from a new directory "
+		    "(doc/performance.md)", path);
 		return (-1);
 	}
 	st = xcalloc(1, sizeof(*st));
@@ -287,22 +214,8 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 	}
 
 	/* The next message id follows the last one in the log. */
-	if ((ret = st->db[SDB_MSGS]->cursor(st->db[SDB_MSGS], NULL, &c, 0)) != 0) {
-		store_err(err, errlen, "cursor", ret);
+	if (store_log_open(st, err, errlen) == -1)
 		goto fail;
-	}
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	d.flags = DB_DBT_PARTIAL;
-	ret = c->get(c, &k, &d, DB_LAST);
-	if (ret == 0 && k.size == 8)
-		st->last_id = st->committed_id = get_be64(k.data);
-	else if (ret != 0 && ret != DB_NOTFOUND) {
-		c->close(c);
-		store_err(err, errlen, "msgs.db", ret);
-		goto fail;
-	}
-	c->close(c);
 	*out = st;
 	return (0);
 
@@ -328,14 +241,14 @@ store_close(struct store *st)
 		st->env->txn_checkpoint(st->env, 0, 0, 0);
 		st->env->close(st->env, 0);
 	}
+	store_log_free(st);
 	free(st->buf);
-	free(st->rec);
 	free(st->home);
 	free(st);
 }
 
 /* The transaction of the open group, beginning one if needed. */
-static DB_TXN *
+DB_TXN *
 store_txn(struct store *st)
 {
 	int	ret;
@@ -356,7 +269,7 @@ store_txn(struct store *st)
  * loop pass (which run without a transaction) cannot wait on our own
  * locks. The failure sticks until store_commit reports it.
  */
-static int
+int
 store_write_failed(struct store *st, const char *what, int ret)
 {
 	log_warnx("store: %s: %s", what, db_strerror(ret));
@@ -370,7 +283,7 @@ store_write_failed(struct store *st, const char *what, int ret)
 	return (-1);
 }
 
-static int
+int
 store_put(struct store *st, enum store_db which, DBT *k, DBT *d,
     u_int32_t flags)
 {
@@ -389,7 +302,7 @@ store_put(struct store *st, enum store_db which, DBT *k, DBT *d,
 }
 
 /* A read inside the open group (or on its own when none is open). */
-static int
+int
 store_get(struct store *st, enum store_db which, DBT *k, DBT *d)
 {
 	int	ret;
@@ -430,9 +343,14 @@ store_panicked(const struct store *st)
 int
 store_commit(struct store *st)
 {
-	int	ret, failed = st->failed;
+	int	ret, failed;
 
+	/* the staged messages and mailbox entries go in now */
+	store_log_flush(st);
+	failed = st->failed;
 	st->failed = 0;
+	if (failed)
+		store_log_aborted(st);
 	if (st->txn == NULL) {
 		if (failed)
 			st->stats.failed_commits++;
@@ -448,6 +366,7 @@ store_commit(struct store *st)
 	ret = st->txn->commit(st->txn, 0);
 	st->txn = NULL;
 	if (ret != 0) {
+		store_log_aborted(st);
 		log_warnx("store: commit: %s", db_strerror(ret));
 		if (ret == DB_RUNRECOVERY)
 			st->panic = 1;
@@ -465,7 +384,7 @@ store_commit(struct store *st)
 int
 store_in_group(const struct store *st)
 {
-	return (st->txn != NULL || st->failed);
+	return (st->txn != NULL || st->failed || st->stage.n > 0);
 }
 
 void
@@ -477,6 +396,7 @@ store_abort(struct store *st)
 	}
 	st->failed = 0;
 	st->group_ops = 0;
+	store_log_aborted(st);
 }
 
 /* Checkpoint and let Berkeley DB remove log files no longer needed. */
@@ -604,33 +524,6 @@ store_user_put(struct store *st, const struct store_user *u)
 	return (store_user_write(st, u, 0));
 }
 
-/* Delete every mailbox entry of name, in the group's transaction. */
-static int
-store_mbox_drop(struct store *st, enum store_db which, const char *name)
-{
-	struct mbox_walk	w;
-	int			ret;
-
-	if (walk_open(st, which, &w, name, 0) == -1) {
-		walk_close(&w);
-		return (store_write_failed(st, store_db_names[which], EIO));
-	}
-	while (w.valid) {
-		if ((ret = w.c->del(w.c, 0)) != 0) {
-			walk_close(&w);
-			return (store_write_failed(st, store_db_names[which],
-			    ret));
-		}
-		if (walk_step(&w, DB_NEXT) == -1) {
-			walk_close(&w);
-			return (store_write_failed(st, store_db_names[which],
-			    EIO));
-		}
-	}
-	walk_close(&w);
-	return (0);
-}
-
 /* Delete an account (its messages stay in the log). 0: no such user. */
 int
 store_user_del(struct store *st, const char *name)
@@ -651,13 +544,7 @@ store_user_del(struct store *st, const char *name)
 	ret = st->db[SDB_ACKS]->del(st->db[SDB_ACKS], txn, &k, 0);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return (store_write_failed(st, "acks.db", ret));
-	/*
-	 * Whoever registers the name later must not inherit the old
-	 * account's pending messages or history: drop its mailboxes. The
-	 * messages stay in the log and in the other party's history.
-	 */
-	if (store_mbox_drop(st, SDB_INBOX, name) == -1 ||
-	    store_mbox_drop(st, SDB_OUTBOX, name) == -1)
+	if (store_log_drop(st, name) == -1)
 		return (-1);
 	st->group_ops++;
 	return (1);
@@ -722,164 +609,7 @@ store_ip_put(struct store *st, const char *ip, const char *name)
 	return (store_put(st, SDB_IPS, &k, &d, 0));
 }
 
-/* Messages. */
-
-/*
- * Append a message to the log, with its inbox and outbox entries and its
- * retry token, in the group's transaction. 1: stored with a new *id;
- * 0: the token was already used by this sender within the window, *id is
- * the original; -1: error (the group will fail).
- */
-int
-store_msg_add(struct store *st, const char *from, const char *to,
-    int64_t time_ms, const char *text, size_t len, const char *token,
-    uint64_t *id)
-{
-	unsigned char	 hdr[MSG_HDR_MAX], key[MBOX_KEY_MAX], idkey[8];
-	unsigned char	 tkey[TOKEN_KEY_MAX], tval[16];
-	char		 lfrom[PROTO_NAME_MAX + 1], lto[PROTO_NAME_MAX + 1];
-	size_t		 fl = strlen(from), tl = strlen(to), hl, n;
-	DBT		 k, d, parts;
-	uint64_t	 nid;
-	int		 ret;
-
-	proto_lower(lfrom, from, sizeof(lfrom));
-	proto_lower(lto, to, sizeof(lto));
-	if (store_txn(st) == NULL)
-		return (-1);
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-
-	if (token != NULL) {
-		n = strlen(lfrom);
-		memcpy(tkey, lfrom, n);
-		tkey[n++] = '\0';
-		memcpy(tkey + n, token, strlen(token));
-		n += strlen(token);
-		k.data = tkey;
-		k.size = (u_int32_t)n;
-		if ((ret = store_get(st, SDB_TOKENS, &k, &d)) == -1)
-			return (store_write_failed(st, "tokens.db", EIO));
-		if (ret == 1 && d.size == 16 &&
-		    time_ms - (int64_t)get_be64((unsigned char *)d.data + 8) <
-		    STORE_TOKEN_WINDOW_MS) {
-			*id = get_be64(d.data);
-			return (0);
-		}
-	}
-
-	nid = st->last_id + 1;
-	put_be64(idkey, nid);
-	put_be64(hdr, (uint64_t)time_ms);
-	hl = 8;
-	hdr[hl++] = (unsigned char)fl;
-	memcpy(hdr + hl, from, fl);
-	hl += fl;
-	hdr[hl++] = (unsigned char)tl;
-	memcpy(hdr + hl, to, tl);
-	hl += tl;
-
-	/* The record is header + text; write it in two partial puts. */
-	memset(&k, 0, sizeof(k));
-	k.data = idkey;
-	k.size = 8;
-	{
-		unsigned char	*rec;
-		size_t		 need = hl + len;
-
-		if (need > st->recalloc) {
-			st->rec = xreallocarray(st->rec, 1, need);
-			st->recalloc = need;
-		}
-		rec = st->rec;
-		memcpy(rec, hdr, hl);
-		memcpy(rec + hl, text, len);
-		memset(&parts, 0, sizeof(parts));
-		parts.data = rec;
-		parts.size = (u_int32_t)need;
-		if ((ret = store_put(st, SDB_MSGS, &k, &parts, 0)) != 1)
-			return (-1);
-	}
-
-	/* inbox: lower(to) 0 id -> lower(from) */
-	k.data = key;
-	k.size = (u_int32_t)store_key_mbox(key, lto, nid);
-	d.flags = 0;
-	d.data = lfrom;
-	d.size = (u_int32_t)strlen(lfrom);
-	if (store_put(st, SDB_INBOX, &k, &d, 0) != 1)
-		return (-1);
-
-	/* outbox: lower(from) 0 id -> lower(to) */
-	k.size = (u_int32_t)store_key_mbox(key, lfrom, nid);
-	d.data = lto;
-	d.size = (u_int32_t)strlen(lto);
-	if (store_put(st, SDB_OUTBOX, &k, &d, 0) != 1)
-		return (-1);
-
-	if (token != NULL) {
-		put_be64(tval, nid);
-		put_be64(tval + 8, (uint64_t)time_ms);
-		k.data = tkey;
-		k.size = (u_int32_t)(strlen(lfrom) + 1 + strlen(token));
-		d.data = tval;
-		d.size = sizeof(tval);
-		if (store_put(st, SDB_TOKENS, &k, &d, 0) != 1)
-			return (-1);
-	}
-	st->last_id = nid;
-	*id = nid;
-	return (1);
-}
-
-/* Decode a msgs.db record into m (text points into the record). */
-static int
-msg_decode(uint64_t id, const unsigned char *p, size_t len,
-    struct store_msg *m)
-{
-	size_t	fl, tl;
-
-	if (len < 10)
-		return (-1);
-	m->id = id;
-	m->time_ms = (int64_t)get_be64(p);
-	fl = p[8];
-	if (fl > PROTO_NAME_MAX || len < 9 + fl + 1)
-		return (-1);
-	memcpy(m->from, p + 9, fl);
-	m->from[fl] = '\0';
-	tl = p[9 + fl];
-	if (tl > PROTO_NAME_MAX || len < 10 + fl + tl)
-		return (-1);
-	memcpy(m->to, p + 10 + fl, tl);
-	m->to[tl] = '\0';
-	m->text = (const char *)p + 10 + fl + tl;
-	m->len = len - 10 - fl - tl;
-	return (0);
-}
-
-/* Read one message by id; its text is valid until the next store call. */
-int
-store_msg_get(struct store *st, uint64_t id, struct store_msg *m)
-{
-	unsigned char	idkey[8];
-	DBT		k, d;
-	int		ret;
-
-	put_be64(idkey, id);
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.data = idkey;
-	k.size = 8;
-	if ((ret = store_get(st, SDB_MSGS, &k, &d)) != 1)
-		return (ret);
-	if (msg_decode(id, d.data, d.size, m) == -1) {
-		log_warnx("store: message %llu: bad record",
-		    (unsigned long long)id);
-		return (-1);
-	}
-	return (1);
-}
+/* Ack cursors. */
 
 /* The ack cursor of an account: every message <= *cursor is acked. */
 int
@@ -896,7 +626,7 @@ store_ack_get(struct store *st, const char *name, uint64_t *cursor)
 		return (ret);
 	if (d.size != 8)
 		return (-1);
-	*cursor = get_be64(d.data);
+	*cursor = store_get_be64(d.data);
 	return (1);
 }
 
@@ -908,310 +638,11 @@ store_ack_put(struct store *st, const char *name, uint64_t cursor)
 	DBT		k, d;
 
 	user_key(&k, lname, name);
-	put_be64(val, cursor);
+	store_put_be64(val, cursor);
 	memset(&d, 0, sizeof(d));
 	d.data = val;
 	d.size = 8;
 	return (store_put(st, SDB_ACKS, &k, &d, 0));
-}
-
-
-static int
-walk_load(struct mbox_walk *w, int ret)
-{
-	w->valid = 0;
-	if (ret == DB_NOTFOUND)
-		return (0);
-	if (ret != 0)
-		return (-1);
-	if (!mbox_match(&w->k, w->prefix, w->plen))
-		return (0);
-	w->valid = 1;
-	w->id = get_be64((unsigned char *)w->k.data + w->plen);
-	snprintf(w->peer, sizeof(w->peer), "%.*s",
-	    (int)(w->d.size > PROTO_NAME_MAX ? PROTO_NAME_MAX : w->d.size),
-	    (const char *)w->d.data);
-	return (0);
-}
-
-/* Position w at the first entry of name with id >= from. */
-static int
-walk_open(struct store *st, enum store_db which, struct mbox_walk *w,
-    const char *name, uint64_t from)
-{
-	size_t	n;
-	int	ret;
-
-	memset(w, 0, sizeof(*w));
-	if ((ret = st->db[which]->cursor(st->db[which], st->txn, &w->c, 0)) != 0) {
-		w->c = NULL;
-		return (-1);
-	}
-	n = store_key_mbox(w->key, name, from);
-	w->plen = n - 8;
-	memcpy(w->prefix, w->key, w->plen);
-	w->k.data = w->key;
-	w->k.size = (u_int32_t)n;
-	w->k.ulen = sizeof(w->key);
-	w->k.flags = DB_DBT_USERMEM;
-	return (walk_load(w, w->c->get(w->c, &w->k, &w->d, DB_SET_RANGE)));
-}
-
-/* Position w at the last entry of name with id < before. */
-static int
-walk_open_back(struct store *st, enum store_db which, struct mbox_walk *w,
-    const char *name, uint64_t before)
-{
-	int	ret;
-
-	if (walk_open(st, which, w, name, before) == -1)
-		return (-1);
-	/*
-	 * set_range left the cursor on the first key >= (name, before), or
-	 * unpositioned past the end, where DB_PREV acts as DB_LAST: either
-	 * way the previous entry is the newest candidate.
-	 */
-	w->k.size = sizeof(w->key);
-	ret = w->c->get(w->c, &w->k, &w->d, DB_PREV);
-	return (walk_load(w, ret));
-}
-
-static int
-walk_step(struct mbox_walk *w, u_int32_t dir)
-{
-	w->k.size = sizeof(w->key);
-	return (walk_load(w, w->c->get(w->c, &w->k, &w->d, dir)));
-}
-
-static void
-walk_close(struct mbox_walk *w)
-{
-	if (w->c != NULL)
-		w->c->close(w->c);
-	w->c = NULL;
-}
-
-/* Fetch message id and hand it to cb. */
-static int
-scan_emit(struct store *st, uint64_t id, store_msg_cb cb, void *arg)
-{
-	struct store_msg	m;
-	int			ret;
-
-	if ((ret = store_msg_get(st, id, &m)) != 1)
-		return (ret == 0 ? 0 : -1);	/* a hole is skipped */
-	return (cb(&m, arg));
-}
-
-/*
- * Committed messages addressed to name with id > after, oldest first, at
- * most max (0: no limit). Returns how many were handed to cb, or -1.
- */
-int
-store_inbox_scan(struct store *st, const char *name, uint64_t after,
-    unsigned int max, store_msg_cb cb, void *arg)
-{
-	struct mbox_walk	w;
-	unsigned int		n = 0;
-	int			rv;
-
-	if (walk_open(st, SDB_INBOX, &w, name, after + 1) == -1) {
-		walk_close(&w);
-		return (-1);
-	}
-	/* Only committed messages: a pump must never push a staged one. */
-	while (w.valid && w.id <= st->committed_id && (max == 0 || n < max)) {
-		if ((rv = scan_emit(st, w.id, cb, arg)) == -1)
-			goto fail;
-		n++;
-		if (rv == 1)
-			break;
-		if (walk_step(&w, DB_NEXT) == -1)
-			goto fail;
-	}
-	walk_close(&w);
-	return ((int)n);
-fail:
-	walk_close(&w);
-	return (-1);
-}
-
-/*
- * Walk the inbox of name over after < id <= upto without reading the
- * messages, handing cb each sender (lower case) and id, oldest first.
- */
-int
-store_inbox_senders(struct store *st, const char *name, uint64_t after,
-    uint64_t upto, int (*cb)(const char *, uint64_t, void *), void *arg)
-{
-	struct mbox_walk	w;
-	int			rv = 0;
-
-	if (walk_open(st, SDB_INBOX, &w, name, after + 1) == -1) {
-		walk_close(&w);
-		return (-1);
-	}
-	while (w.valid && w.id <= upto) {
-		if ((rv = cb(w.peer, w.id, arg)) != 0)
-			break;
-		if (walk_step(&w, DB_NEXT) == -1) {
-			rv = -1;
-			break;
-		}
-	}
-	walk_close(&w);
-	return (rv < 0 ? -1 : 0);
-}
-
-/* How many messages to name have id > after (the pending count). */
-int
-store_pending_count(struct store *st, const char *name, uint64_t after,
-    uint64_t *count)
-{
-	struct mbox_walk	w;
-
-	*count = 0;
-	if (walk_open(st, SDB_INBOX, &w, name, after + 1) == -1) {
-		walk_close(&w);
-		return (-1);
-	}
-	while (w.valid) {
-		(*count)++;
-		if (walk_step(&w, DB_NEXT) == -1) {
-			walk_close(&w);
-			return (-1);
-		}
-	}
-	walk_close(&w);
-	return (0);
-}
-
-/*
- * Every message to or from name with id > after, oldest first, at most
- * max: a merge of the inbox and the outbox. *more says whether any is left.
- */
-int
-store_sync_scan(struct store *st, const char *name, uint64_t after,
-    unsigned int max, store_msg_cb cb, void *arg, int *more)
-{
-	struct mbox_walk	in, out;
-	unsigned int		n = 0;
-	uint64_t		id;
-	int			rv;
-
-	*more = 0;
-	memset(&out, 0, sizeof(out));
-	if (walk_open(st, SDB_INBOX, &in, name, after + 1) == -1 ||
-	    walk_open(st, SDB_OUTBOX, &out, name, after + 1) == -1)
-		goto fail;
-	while (in.valid || out.valid) {
-		if (n == max) {
-			*more = 1;
-			break;
-		}
-		if (in.valid && (!out.valid || in.id <= out.id))
-			id = in.id;
-		else
-			id = out.id;
-		if ((rv = scan_emit(st, id, cb, arg)) == -1)
-			goto fail;
-		n++;
-		if (in.valid && in.id == id && walk_step(&in, DB_NEXT) == -1)
-			goto fail;
-		if (out.valid && out.id == id && walk_step(&out, DB_NEXT) == -1)
-			goto fail;
-		if (rv == 1) {
-			*more = in.valid || out.valid;
-			break;
-		}
-	}
-	walk_close(&in);
-	walk_close(&out);
-	return ((int)n);
-fail:
-	walk_close(&in);
-	walk_close(&out);
-	return (-1);
-}
-
-/*
- * The conversation of name with peer: the last max messages with
- * id < before (0: no bound) whose texts fit in budget bytes (0: no
- * bound; the newest always fits), handed to cb oldest first. Walks name's
- * inbox and outbox backwards, filtering on the peer kept in each entry.
- */
-int
-store_history_scan(struct store *st, const char *name, const char *peer,
-    uint64_t before, unsigned int max, size_t budget, store_msg_cb cb,
-    void *arg, int *more)
-{
-	struct store_msg	 m;
-	size_t			 bytes = 0;
-	struct mbox_walk	 in, out;
-	char			 lpeer[PROTO_NAME_MAX + 1];
-	uint64_t		*ids, id;
-	unsigned int		 n = 0, i;
-	int			 rv, from_in, from_out;
-
-	*more = 0;
-	if (max == 0 || max > HISTORY_MAX)
-		max = HISTORY_MAX;
-	if (before == 0)
-		before = UINT64_MAX;
-	proto_lower(lpeer, peer, sizeof(lpeer));
-	ids = xreallocarray(NULL, max, sizeof(*ids));
-	memset(&out, 0, sizeof(out));
-	if (walk_open_back(st, SDB_INBOX, &in, name, before) == -1 ||
-	    walk_open_back(st, SDB_OUTBOX, &out, name, before) == -1)
-		goto fail;
-	while (in.valid || out.valid) {
-		if (in.valid && (!out.valid || in.id >= out.id))
-			id = in.id;
-		else
-			id = out.id;
-		from_in = in.valid && in.id == id && strcmp(in.peer, lpeer) == 0;
-		from_out = out.valid && out.id == id &&
-		    strcmp(out.peer, lpeer) == 0;
-		if (from_in || from_out) {
-			if (n == max) {
-				*more = 1;
-				break;
-			}
-			/* keep the newest that fit in the byte budget */
-			if (budget > 0 && store_msg_get(st, id, &m) == 1) {
-				if (n > 0 && bytes + m.len > budget) {
-					*more = 1;
-					break;
-				}
-				bytes += m.len;
-			}
-			ids[n++] = id;
-		}
-		if (in.valid && in.id == id && walk_step(&in, DB_PREV) == -1)
-			goto fail;
-		if (out.valid && out.id == id && walk_step(&out, DB_PREV) == -1)
-			goto fail;
-	}
-	walk_close(&in);
-	walk_close(&out);
-	for (i = n; i > 0; i--) {
-		if ((rv = scan_emit(st, ids[i - 1], cb, arg)) == -1) {
-			free(ids);
-			return (-1);
-		}
-		if (rv == 1) {
-			*more = 1;
-			n = n - i + 1;
-			break;
-		}
-	}
-	free(ids);
-	return ((int)n);
-fail:
-	walk_close(&in);
-	walk_close(&out);
-	free(ids);
-	return (-1);
 }
 
 /*
@@ -1239,63 +670,6 @@ store_backup(struct store *st, const char *dir, char *err, size_t errlen)
 	return (0);
 }
 
-/* Every inbox/outbox entry must point at a message of the right people. */
-static int
-verify_mbox(struct store *st, enum store_db which, uint64_t last, char *err,
-    size_t errlen, uint64_t *entries)
-{
-	struct store_msg	 m;
-	char			 owner[PROTO_NAME_MAX + 1];
-	char			 lfrom[PROTO_NAME_MAX + 1], lto[PROTO_NAME_MAX + 1];
-	DBC			*c;
-	DBT			 k, d;
-	uint64_t		 id;
-	size_t			 ol;
-	int			 ret, rv = 1;
-
-	if (st->db[which]->cursor(st->db[which], NULL, &c, 0) != 0)
-		return (-1);
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	while ((ret = c->get(c, &k, &d, DB_NEXT)) == 0) {
-		if (k.size >= 8 &&
-		    get_be64((unsigned char *)k.data + k.size - 8) > last)
-			continue;	/* written after the check began */
-		(*entries)++;
-		if (k.size < 10 || ((char *)k.data)[k.size - 9] != '\0') {
-			snprintf(err, errlen, "%s: malformed key",
-			    store_db_names[which]);
-			rv = 0;
-			break;
-		}
-		ol = k.size - 9;
-		if (ol > PROTO_NAME_MAX)
-			ol = PROTO_NAME_MAX;
-		memcpy(owner, k.data, ol);
-		owner[ol] = '\0';
-		id = get_be64((unsigned char *)k.data + k.size - 8);
-		if ((ret = store_msg_get(st, id, &m)) != 1) {
-			snprintf(err, errlen, "%s: entry %s/%llu has no message",
-			    store_db_names[which], owner, (unsigned long long)id);
-			rv = ret == -1 ? -1 : 0;
-			break;
-		}
-		proto_lower(lfrom, m.from, sizeof(lfrom));
-		proto_lower(lto, m.to, sizeof(lto));
-		if (strcmp(which == SDB_INBOX ? lto : lfrom, owner) != 0) {
-			snprintf(err, errlen, "%s: message %llu is not %s's",
-			    store_db_names[which], (unsigned long long)id,
-			    owner);
-			rv = 0;
-			break;
-		}
-	}
-	c->close(c);
-	if (rv == 1 && ret != DB_NOTFOUND)
-		return (-1);
-	return (rv);
-}
-
 /*
  * A logical check of the whole store, safe while the server runs: every
  * record decodes, every index entry points at a message of its owner.
@@ -1305,10 +679,10 @@ verify_mbox(struct store *st, enum store_db which, uint64_t last, char *err,
 int
 store_verify(struct store *st, char *err, size_t errlen)
 {
-	struct store_msg	 m;
 	DBC			*c;
 	DBT			 k, d;
-	uint64_t		 users = 0, msgs = 0, in = 0, out = 0, last = 0;
+	uint64_t		 users = 0;
+	char			 what[256];
 	int			 ret, rv;
 
 	if (st->db[SDB_USERS]->cursor(st->db[SDB_USERS], NULL, &c, 0) != 0)
@@ -1328,48 +702,11 @@ store_verify(struct store *st, char *err, size_t errlen)
 	c->close(c);
 	if (ret != DB_NOTFOUND)
 		return (-1);
-
-	/*
-	 * A running server keeps appending: check the log up to the last
-	 * message committed now, and the index entries of those messages
-	 * only (ids commit in order, each with its entries).
-	 */
-	if (st->db[SDB_MSGS]->cursor(st->db[SDB_MSGS], NULL, &c, 0) != 0)
-		return (-1);
-	if ((ret = c->get(c, &k, &d, DB_LAST)) == 0 && k.size == 8)
-		last = get_be64(k.data);
-	else if (ret != DB_NOTFOUND) {
-		c->close(c);
-		return (-1);
-	}
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	for (ret = c->get(c, &k, &d, DB_FIRST); ret == 0;
-	    ret = c->get(c, &k, &d, DB_NEXT)) {
-		if (k.size == 8 && get_be64(k.data) > last)
-			break;
-		msgs++;
-		if (k.size != 8 || msg_decode(get_be64(k.data), d.data, d.size,
-		    &m) == -1) {
-			snprintf(err, errlen, "msgs.db: bad record");
-			c->close(c);
-			return (0);
-		}
-	}
-	c->close(c);
-	if (ret != DB_NOTFOUND && ret != 0)
-		return (-1);
-	if ((rv = verify_mbox(st, SDB_INBOX, last, err, errlen, &in)) != 1 ||
-	    (rv = verify_mbox(st, SDB_OUTBOX, last, err, errlen, &out)) != 1)
+	if ((rv = store_log_verify(st, what, sizeof(what))) != 1) {
+		snprintf(err, errlen, "%s", what);
 		return (rv);
-	/* a deleted account's mailboxes are gone, so fewer is fine */
-	if (in > msgs || out > msgs) {
-		snprintf(err, errlen, "%llu messages but %llu inbox and %llu "
-		    "outbox entries", (unsigned long long)msgs,
-		    (unsigned long long)in, (unsigned long long)out);
-		return (0);
 	}
-	snprintf(err, errlen, "ok: %llu users, %llu messages",
-	    (unsigned long long)users, (unsigned long long)msgs);
+	snprintf(err, errlen, "ok: %llu users, %s", (unsigned long long)users,
+	    what);
 	return (1);
 }

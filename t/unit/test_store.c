@@ -113,6 +113,110 @@ add(struct store *st, const char *from, const char *to, const char *text,
 	return (id);
 }
 
+/* Count what a scan saw and check the ids ascend by one from *next. */
+struct run {
+	uint64_t	next;
+	unsigned int	n, bad;
+	int		step;		/* id distance between two seen */
+};
+
+static int
+run_cb(const struct store_msg *m, void *arg)
+{
+	struct run	*r = arg;
+	char		 want[32];
+
+	snprintf(want, sizeof(want), "big %" PRIu64, m->id);
+	if (m->id != r->next || m->len != strlen(want) ||
+	    memcmp(m->text, want, m->len) != 0)
+		r->bad++;
+	r->next = m->id + (uint64_t)r->step;
+	r->n++;
+	return (0);
+}
+
+/*
+ * Groups larger than a segment (512 messages, 32 KiB) and than a mailbox
+ * record (256 entries): every message readable, scans cross the record
+ * boundaries both ways, a read in the middle of a group (pending count)
+ * writes the stage out and the rest of the group still lands, and a failed
+ * group leaves nothing behind.
+ */
+static void
+test_big_group(struct store *st)
+{
+	struct store_msg	m;
+	struct run		r;
+	uint64_t		first, id, count;
+	char			text[32];
+	unsigned int		i, bad = 0;
+	int			more;
+
+	first = store_last_id(st) + 1;
+	for (i = 0; i < 1500; i++) {
+		snprintf(text, sizeof(text), "big %" PRIu64, first + i);
+		id = add(st, i % 2 ? "yves" : "xena", "will", text, NULL,
+		    10000 + i);
+		if (id != first + i)
+			bad++;
+		if (i == 700) {
+			/* a read mid-group: stage written into the txn */
+			tap_is_int(store_pending_count(st, "will", 0, &count),
+			    0, "pending_count in the middle of a big group");
+			tap_ok(count == 701, "... counts the staged 701 (%"
+			    PRIu64 ")", count);
+		}
+	}
+	tap_is_int((int)bad, 0, "1500 messages staged with consecutive ids");
+	tap_is_int(store_msg_get(st, first + 1499, &m), 1,
+	    "a staged message reads back before the commit");
+	tap_is_int(store_commit(st), 0, "commit the big group");
+	for (i = 0, bad = 0; i < 1500; i++) {
+		snprintf(text, sizeof(text), "big %" PRIu64, first + i);
+		if (store_msg_get(st, first + i, &m) != 1 ||
+		    m.len != strlen(text) || memcmp(m.text, text, m.len) != 0 ||
+		    strcmp(m.to, "will") != 0)
+			bad++;
+	}
+	tap_is_int((int)bad, 0, "each of the 1500 reads back by id");
+	memset(&r, 0, sizeof(r));
+	r.next = first;
+	r.step = 1;
+	tap_is_int(store_inbox_scan(st, "will", first - 1, 0, run_cb, &r), 1500,
+	    "inbox_scan: all 1500 across records");
+	tap_ok(r.bad == 0, "... in id order with their texts");
+	memset(&r, 0, sizeof(r));
+	r.next = first + 1000;
+	r.step = 1;
+	tap_is_int(store_inbox_scan(st, "will", first + 999, 0, run_cb, &r),
+	    500, "inbox_scan from the middle of a record: 500");
+	tap_ok(r.bad == 0, "... from the right id");
+	tap_is_int(store_pending_count(st, "will", first + 299, &count), 0,
+	    "pending_count after a cursor inside a record");
+	tap_ok(count == 1200, "... 1200 (%" PRIu64 ")", count);
+	memset(&r, 0, sizeof(r));
+	r.next = first + 1;
+	r.step = 2;
+	tap_is_int(store_sync_scan(st, "yves", first - 1, 1000, run_cb, &r,
+	    &more), 750, "sync_scan of one sender: 750");
+	tap_ok(r.bad == 0 && more == 0, "... every other id");
+	memset(&r, 0, sizeof(r));
+	r.next = first + 1500 - 2 * 600;
+	r.step = 2;
+	tap_is_int(store_history_scan(st, "will", "xena", first + 1500, 600, 0,
+	    run_cb, &r, &more), 600, "history backwards across records: 600");
+	tap_ok(r.bad == 0 && more == 1, "... the newest 600, oldest first, more");
+
+	/* a failed group: nothing of it is found afterwards */
+	id = add(st, "xena", "will", "lost", NULL, 20000);
+	store_abort(st);
+	tap_is_int(store_msg_get(st, id, &m), 0, "an aborted group's message "
+	    "is gone");
+	tap_is_int(store_pending_count(st, "will", first + 1499, &count), 0,
+	    "pending after the abort");
+	tap_ok(count == 0, "... none");
+}
+
 /* Remove the temporary database directory (flat: BDB files only). */
 static void
 rmdir_flat(const char *dir)
@@ -489,6 +593,7 @@ main(void)
 	test_inbox(st);
 	test_sync(st);
 	test_history(st);
+	test_big_group(st);
 	tap_is_int(store_verify(st, err, sizeof(err)), 1, "store_verify: %s",
 	    err);
 	last = store_last_id(st);
@@ -524,6 +629,20 @@ main(void)
 	tap_is_int(store_verify(st, err, sizeof(err)), 1, "store_verify: %s",
 	    err);
 	store_close(st);
+
+	/* A directory of mychat 0.1 (one record per message) is refused. */
+	{
+		char	path[1100];
+		FILE	*fp;
+
+		snprintf(path, sizeof(path), "%s/msgs.db", dir);
+		if ((fp = fopen(path, "w")) != NULL)
+			fclose(fp);
+		err[0] = '\0';
+		tap_ok(store_open(&st, dir, 0, err, sizeof(err)) == -1 &&
+		    strstr(err, "mychat 0.1") != NULL,
+		    "a 0.1 message log is refused: %s", err);
+	}
 	rmdir_flat(dir);
 	return (tap_done());
 }

@@ -1,0 +1,95 @@
+/*
+ * store-int.h: what store.c (the environment, accounts, acks, backup)
+ * and store-log.c (the message log and the mailboxes) share. Private to
+ * those two files: nothing else includes <db.h>.
+ */
+#ifndef MYCHAT_STORE_INT_H
+#define MYCHAT_STORE_INT_H
+
+#include <db.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "store.h"
+
+#define STORE_PAGESIZE	(16 * 1024)	/* the log and the mailboxes */
+
+enum store_db {
+	SDB_USERS,
+	SDB_IPS,
+	SDB_MSGS,
+	SDB_INBOX,
+	SDB_OUTBOX,
+	SDB_ACKS,
+	SDB_TOKENS,
+	SDB_COUNT
+};
+
+extern const char *const store_db_names[SDB_COUNT];
+
+/*
+ * A run of messages with consecutive ids, encoded as in a messages.db
+ * segment (store-log.c): the group being staged, the last group committed,
+ * or the last segment read back.
+ */
+struct seg {
+	uint64_t	 first;		/* id of record 0 */
+	unsigned int	 n;		/* records */
+	unsigned char	*data;		/* the records, without the header */
+	size_t		 len, alloc;
+	size_t		*off;		/* offset of each record in data */
+	unsigned int	 offalloc;
+};
+
+/* A mailbox entry staged in the group: owner's box holds id, from/to peer. */
+struct mbox_ent {
+	uint64_t	id;
+	char		owner[PROTO_NAME_MAX + 1];	/* lower case */
+	char		peer[PROTO_NAME_MAX + 1];	/* lower case */
+};
+
+struct mbox_stage {
+	struct mbox_ent	*ent;
+	size_t		 n, alloc;
+};
+
+struct store {
+	DB_ENV		*env;
+	DB		*db[SDB_COUNT];
+	DB_TXN		*txn;		/* the open commit group, or NULL */
+	int		 failed;	/* a write of this group failed */
+	int		 panic;		/* DB_RUNRECOVERY seen */
+	unsigned int	 group_ops;
+	uint64_t	 last_id;	/* last id handed out */
+	uint64_t	 committed_id;	/* last id of a committed group */
+	char		*home;
+	void		*buf;		/* DB_DBT_REALLOC buffer for reads */
+	u_int32_t	 buflen;
+	/* the message log's staging and read caches (store-log.c) */
+	struct seg	 stage;		/* messages of the open group */
+	struct mbox_stage inbox, outbox;
+	struct seg	 recent;	/* the last committed group */
+	struct seg	 readseg;	/* the last segment read back */
+	unsigned char	*rec;		/* a segment being written */
+	size_t		 recalloc;
+	struct store_stats stats;
+};
+
+void	 store_put_be64(unsigned char *, uint64_t);
+uint64_t store_get_be64(const unsigned char *);
+DB_TXN	*store_txn(struct store *);
+int	 store_write_failed(struct store *, const char *, int);
+int	 store_put(struct store *, enum store_db, DBT *, DBT *, u_int32_t);
+int	 store_get(struct store *, enum store_db, DBT *, DBT *);
+
+/* store-log.c */
+int	 store_log_open(struct store *, char *, size_t);
+void	 store_log_free(struct store *);
+int	 store_log_flush(struct store *);
+void	 store_log_committed(struct store *);
+void	 store_log_aborted(struct store *);
+int	 store_log_drop(struct store *, const char *);
+int	 store_log_verify(struct store *, char *, size_t);
+
+#endif
