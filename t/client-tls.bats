@@ -55,6 +55,7 @@ setup() {
 teardown() {
 	local p
 
+	tm kill-server 2>/dev/null || true
 	for p in $FAKE_PID $BG_PID; do
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
@@ -373,6 +374,84 @@ fake_server() {
 	run grep -c '^mychat: TLS: TLSv1\.[23] .*certificate verified$' \
 	    "$BATS_TEST_TMPDIR/err"
 	assert_output 2
+}
+
+# tmux on this test's own server socket, without the user's configuration
+# (as in t/client-interactive.bats).
+tm() {
+	tmux -u -L "mychat-tls-test-$$-${BATS_TEST_NUMBER}" -f /dev/null "$@" 3>&-
+}
+
+# Wait until the screen of tmux session $1 matches the extended regex $2.
+wait_screen() {
+	local name=$1 re=$2 deadline=$((SECONDS + MYCHAT_TIMEOUT)) s
+
+	while :; do
+		s=$(tm capture-pane -p -J -t "$name")
+		grep -Eq -- "$re" <<<"$s" && return 0
+		if ((SECONDS >= deadline)); then
+			fail "$(printf 'screen of %s does not show /%s/ after %s s:\n%s' \
+			    "$name" "$re" "$MYCHAT_TIMEOUT" "$s")"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# Type the line $2 and Enter into tmux session $1.
+type_line() {
+	tm send-keys -t "$1" -l -- "$2"
+	tm send-keys -t "$1" Enter
+}
+
+@test "interactive on a terminal: STARTTLS, then again after a server restart (require-tls)" {
+	local a b conf dir port
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	export LC_ALL=C.UTF-8
+	a=$(uniq_name a)
+	b=$(uniq_name b)
+	conf=$BATS_TEST_TMPDIR/mychatd.conf
+	printf 'tls-cert %s\ntls-key %s\nrequire-tls yes\n' \
+	    "$CERTS/server.pem" "$CERTS/server.key" >"$conf"
+	start_server -c "$conf"
+	dir=$SERVER_DIR
+	port=$PORT
+	run timeout 60 "$MYCHAT" --ca "$CERTS/ca.pem" -p "$port" 127.0.0.1 \
+	    < <(printf 'n\n%s\npb\npb\n' "$b")
+	assert_success
+
+	tm new-session -d -s c -x 110 -y 40 \
+	    "$(printf '%q ' "$MYCHAT" --ca "$CERTS/ca.pem" -p "$port" \
+	    127.0.0.1); echo \"[exit \$?]\"; sleep 600"
+	wait_screen c 'New account or log in\? \[n/l\]'
+	type_line c n
+	wait_screen c 'Name( \[[^]]*\])?: *$'
+	type_line c "$a"
+	wait_screen c 'Choose a password: *$'
+	type_line c pa
+	wait_screen c 'Repeat the password: *$'
+	type_line c pa
+	wait_screen c "Account $a created"
+	wait_screen c '^Encrypted: TLSv1\.[23] .*, certificate verified\.$'
+	type_line c "/to $b"
+	wait_screen c "$b is offline"
+
+	# The session comes back by itself: STARTTLS again, or the server
+	# would refuse the login (530) and nothing could be stored.
+	stop_server
+	wait_screen c 'reconnecting in'
+	start_server --dir "$dir" --port "$port" -c "$conf"
+	wait_screen c "connected again to 127.0.0.1 port $port"
+	type_line c "after the restart"
+	wait_screen c '✓ #[0-9]+ "after the restart" stored'
+	run tm capture-pane -p -J -t c
+	refute_output --partial '530'
+	refute_output --partial 'Not encrypted'
+	tm kill-server
+
+	MYCHAT_PASSWORD=pb run mc --ca "$CERTS/ca.pem" -p "$port" -u "$b" recv
+	assert_success
+	assert_output --regexp "^[0-9T:.-]+Z $a after the restart$"
 }
 
 @test "a server that never finishes the handshake: timeout, exit 3" {
