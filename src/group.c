@@ -80,28 +80,38 @@ group_stage(struct server *srv, struct conn *c, enum op_type type)
 	return (op);
 }
 
-/* Keep the push line of a staged message, formatted once for everyone. */
+/*
+ * Keep the push line of a staged message, formatted once for everyone:
+ * "MSG <id> <from> <time> <text>". By hand, not printf: one per message.
+ */
 void
 group_set_line(struct server *srv, struct group_op *op, uint64_t id,
     const char *from, int64_t time_ms, const char *text, size_t len)
 {
 	struct commit_group	*g = &srv->group;
-	char		 ts[PROTO_TIME_LEN + 1];
-	size_t		 need, n;
+	size_t		 need, n, fl = strlen(from);
+	char		*p;
 
-	proto_format_time(time_ms, ts);
-	need = 4 + 20 + 1 + PROTO_NAME_MAX + 1 + PROTO_TIME_LEN + 1 + len + 3;
+	need = 4 + 20 + 1 + fl + 1 + PROTO_TIME_LEN + 1 + len + 3;
 	if (g->buflen + need > g->bufalloc) {
 		while (g->buflen + need > g->bufalloc)
 			g->bufalloc = g->bufalloc == 0 ? 65536 :
 			    g->bufalloc * 2;
 		g->buf = xreallocarray(g->buf, 1, g->bufalloc);
 	}
-	n = (size_t)snprintf(g->buf + g->buflen, need, "MSG %llu %s %s ",
-	    (unsigned long long)id, from, ts);
-	memcpy(g->buf + g->buflen + n, text, len);
+	p = g->buf + g->buflen;
+	memcpy(p, "MSG ", 4);
+	n = 4 + proto_fmt_u64(p + 4, id);
+	p[n++] = ' ';
+	memcpy(p + n, from, fl);
+	n += fl;
+	p[n++] = ' ';
+	proto_format_time(time_ms, p + n);
+	n += PROTO_TIME_LEN;
+	p[n++] = ' ';
+	memcpy(p + n, text, len);
 	n += len;
-	memcpy(g->buf + g->buflen + n, "\r\n", 2);
+	memcpy(p + n, "\r\n", 2);
 	n += 2;
 	op->line_off = g->buflen;
 	op->line_len = n;
@@ -124,6 +134,27 @@ group_flush_held(struct conn *c, size_t off)
 	c->held_moved = off;
 }
 
+/* "250 <id> delivered|queued|already stored", one per message. */
+static void
+group_reply_stored(struct evbuffer *out, const struct group_op *op)
+{
+	char		 line[64];
+	const char	*what;
+	size_t		 n, wl;
+
+	what = op->dup ? "already stored" : op->online ? "delivered" :
+	    "queued";
+	wl = strlen(what);
+	n = proto_fmt_u64(line, RPL_STORED);
+	line[n++] = ' ';
+	n += proto_fmt_u64(line + n, op->id);
+	line[n++] = ' ';
+	memcpy(line + n, what, wl);
+	n += wl;
+	memcpy(line + n, "\r\n", 2);
+	evbuffer_add(out, line, n + 2);
+}
+
 /* Write an op's reply, in place, on its connection. */
 static void
 group_reply(struct group_op *op, int ok)
@@ -141,13 +172,7 @@ group_reply(struct group_op *op, int ok)
 	}
 	switch (op->type) {
 	case OP_MSG:
-		if (op->dup)
-			evbuffer_add_printf(out, "%d %llu already stored\r\n",
-			    RPL_STORED, (unsigned long long)op->id);
-		else
-			evbuffer_add_printf(out, "%d %llu %s\r\n", RPL_STORED,
-			    (unsigned long long)op->id,
-			    op->online ? "delivered" : "queued");
+		group_reply_stored(out, op);
 		break;
 	case OP_REGISTER:
 		evbuffer_add_printf(out, "%d %s registered\r\n", RPL_CREATED,

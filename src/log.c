@@ -126,13 +126,14 @@ log_getverbose(void)
 static void
 vlog(int pri, const char *level, int later, const char *fmt, va_list ap)
 {
-	char		 msg[2048];
+	char		 msg[LOG_LINE_MAX], *p;
 	struct timespec	 now;
 	struct tm	 tm;
-	int		 n;
+	size_t		 n, il, ll, room;
+	int		 m;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (lg.target == LOG_TO_SYSLOG) {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
 		syslog(pri, "%s", msg);
 		return;
 	}
@@ -142,14 +143,33 @@ vlog(int pri, const char *level, int later, const char *fmt, va_list ap)
 		strftime(lg.ts, sizeof(lg.ts), "%Y-%m-%dT%H:%M:%S", &tm);
 		lg.ts_sec = now.tv_sec;
 	}
-	if (lg.len + sizeof(msg) + 128 > sizeof(lg.buf))
+	il = strlen(lg.ident);
+	ll = strlen(level);
+	if (lg.len + 32 + il + ll + LOG_LINE_MAX > sizeof(lg.buf))
 		log_flush();
-	n = snprintf(lg.buf + lg.len, sizeof(lg.buf) - lg.len,
-	    "%s.%03ldZ %s %s: %s\n", lg.ts, now.tv_nsec / 1000000L, lg.ident,
-	    level, msg);
-	if (n > 0)
-		lg.len += (size_t)n < sizeof(lg.buf) - lg.len ? (size_t)n :
-		    sizeof(lg.buf) - lg.len - 1;
+	/* "<time>.<ms>Z <ident> <level>: <message>\n", straight into buf */
+	p = lg.buf + lg.len;
+	n = strlen(lg.ts);
+	memcpy(p, lg.ts, n);
+	p[n++] = '.';
+	p[n++] = (char)('0' + now.tv_nsec / 100000000L);
+	p[n++] = (char)('0' + now.tv_nsec / 10000000L % 10);
+	p[n++] = (char)('0' + now.tv_nsec / 1000000L % 10);
+	p[n++] = 'Z';
+	p[n++] = ' ';
+	memcpy(p + n, lg.ident, il);
+	n += il;
+	p[n++] = ' ';
+	memcpy(p + n, level, ll);
+	n += ll;
+	p[n++] = ':';
+	p[n++] = ' ';
+	room = LOG_LINE_MAX;
+	if ((m = vsnprintf(p + n, room, fmt, ap)) < 0)
+		m = 0;
+	n += (size_t)m < room ? (size_t)m : room - 1;
+	p[n++] = '\n';
+	lg.len += n;
 	if (!later)
 		log_flush();
 }

@@ -9,6 +9,7 @@
 #define LOG_TO_FILE	2
 
 #define LOG_BUF_SIZE	(64 * 1024)	/* gathered event lines */
+#define LOG_LINE_MAX	2048		/* a message, without the prefix */
 
 void	log_init(const char *, int, int);
 int	log_open(int, const char *, int);

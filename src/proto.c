@@ -221,14 +221,67 @@ proto_now_ms(void)
 void
 proto_format_time(int64_t ms, char *buf)
 {
-	time_t		t = (time_t)(ms / 1000);
-	struct tm	tm;
+	int64_t		 secs, days, rem, z, era, doe, yoe, y, doy, mp, d, m;
+	int		 f[6], i, msec;
+	char		*p = buf;
 
-	gmtime_r(&t, &tm);
-	/* strftime cannot do milliseconds; every field is range-bounded */
-	strftime(buf, PROTO_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + 19, PROTO_TIME_LEN + 1 - 19, ".%03dZ",
-	    (int)((ms % 1000 + 1000) % 1000));
+	/* the civil calendar from a day count (H. Hinnant's days_from_civil
+	 * inverted): no gmtime/strftime per message on the hot path */
+	secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	msec = (int)(ms - secs * 1000);
+	days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	rem = secs - days * 86400;
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y < 0 || y > 9999) {
+		/* out of the format's range: say so rather than overflow */
+		memcpy(buf, "0000-00-00T00:00:00.000Z", PROTO_TIME_LEN + 1);
+		return;
+	}
+	f[0] = (int)m;
+	f[1] = (int)d;
+	f[2] = (int)(rem / 3600);
+	f[3] = (int)(rem / 60 % 60);
+	f[4] = (int)(rem % 60);
+	*p++ = (char)('0' + y / 1000);
+	*p++ = (char)('0' + y / 100 % 10);
+	*p++ = (char)('0' + y / 10 % 10);
+	*p++ = (char)('0' + y % 10);
+	for (i = 0; i < 5; i++) {
+		*p++ = "--T::"[i];
+		*p++ = (char)('0' + f[i] / 10);
+		*p++ = (char)('0' + f[i] % 10);
+	}
+	*p++ = '.';
+	*p++ = (char)('0' + msec / 100);
+	*p++ = (char)('0' + msec / 10 % 10);
+	*p++ = (char)('0' + msec % 10);
+	*p++ = 'Z';
+	*p = '\0';
+}
+
+/* Write v in decimal (no NUL); returns the number of digits, at most 20. */
+size_t
+proto_fmt_u64(char *buf, uint64_t v)
+{
+	char	tmp[20];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return (n);
 }
 
 /*
