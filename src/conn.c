@@ -8,6 +8,15 @@
  * on); when the output passes the limit the connection stops reading
  * commands and stops receiving pushes (they stay in the log) until the
  * output drains to half the limit.
+ *
+ * Most connections are quiet most of the time, and a bufferevent with its
+ * two evbuffers and callbacks is about 1 KiB of the ~1.5 KiB an idle
+ * session costs. A connection that read and wrote nothing for a whole
+ * park sweep (PARK_SECS), with nothing buffered either way and nothing
+ * pending, is parked: the bufferevent is freed and one event on the
+ * socket waits, with what is left of the idle timeout. Readable input,
+ * the timeout, or a reply or push to write wake it: a new bufferevent
+ * takes over the same descriptor.
  */
 #include "config.h"
 
@@ -31,6 +40,10 @@ static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_process(struct conn *);
+static void	conn_idle_timeout(struct conn *);
+static void	conn_park_sweep_cb(evutil_socket_t, short, void *);
+static void	conn_park_cb(evutil_socket_t, short, void *);
+static void	conn_park_arm(struct conn *);
 
 /* Count what leaves the output buffer for the socket (STATS bytes_out). */
 void
@@ -42,25 +55,24 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	c->srv->stats.bytes_out += info->n_deleted;
 }
 
-/* Set the callbacks, watermarks and timeouts of a connection's bufferevent. */
-void
-conn_setup(struct conn *c)
+/* Milliseconds on the monotonic clock. */
+static int64_t
+conn_now_ms(void)
 {
-	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	conn_apply_conf(c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Limits from the configuration; again after SIGHUP, for open sessions. */
-void
-conn_apply_conf(struct conn *c)
+/* Watermarks, single read/write sizes and timeouts of the bufferevent. */
+static void
+conn_apply_bev(struct conn *c)
 {
 	struct conf	*cf = c->srv->conf;
-	struct timeval	 tv;
+	struct timeval	 tv, left;
+	int64_t		 ms;
 
-	if (c->bev == NULL || c->state == S_CLOSING)
-		return;
 	/* read at most a line and some more before we parse */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, cf->max_line + 16384);
 	/* the write callback fires when output drains to half the limit */
@@ -73,10 +85,176 @@ conn_apply_conf(struct conn *c)
 	 */
 	bufferevent_set_max_single_write(c->bev, cf->out_limit);
 	bufferevent_set_max_single_read(c->bev, cf->max_line + 16384);
+	if (cf->idle_timeout <= 0) {
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		return;
+	}
 	tv.tv_sec = cf->idle_timeout;
 	tv.tv_usec = 0;
-	bufferevent_set_timeouts(c->bev, cf->idle_timeout > 0 ? &tv : NULL,
-	    cf->idle_timeout > 0 ? &tv : NULL);
+	if (!(c->flags & CONN_SHORT_TO)) {
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
+		return;
+	}
+	/* woken: the idle timer runs on from the last read, not from now */
+	ms = (int64_t)cf->idle_timeout * 1000 - (conn_now_ms() - c->read_ms);
+	if (ms < 1)
+		ms = 1;
+	left.tv_sec = (time_t)(ms / 1000);
+	left.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, &left, &tv);
+}
+
+/* Callbacks, limits and events of a new or woken bufferevent. */
+static void
+conn_setup_bev(struct conn *c)
+{
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	conn_apply_bev(c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Set up a new bufferevent (connect, TLS, STARTTLS): the idle timer starts. */
+void
+conn_setup(struct conn *c)
+{
+	struct server	*srv = c->srv;
+	struct timeval	 tv = { PARK_SECS, 0 };
+
+	if (!srv->park_on) {
+		event_assign(&srv->park_ev, srv->base, -1, EV_PERSIST,
+		    conn_park_sweep_cb, srv);
+		event_add(&srv->park_ev, &tv);
+		srv->park_on = 1;
+	}
+	c->read_ms = conn_now_ms();
+	c->flags = (c->flags & ~CONN_SHORT_TO) | CONN_ACTIVE;
+	conn_setup_bev(c);
+}
+
+/*
+ * Limits from the configuration, again after SIGHUP for open sessions;
+ * like bufferevent_set_timeouts, this restarts the idle timer.
+ */
+void
+conn_apply_conf(struct conn *c)
+{
+	if (c->state == S_CLOSING || (c->flags & CONN_DEAD))
+		return;
+	c->read_ms = conn_now_ms();
+	c->flags &= ~CONN_SHORT_TO;
+	if (c->flags & CONN_PARKED)
+		conn_park_arm(c);
+	else if (c->bev != NULL)
+		conn_apply_bev(c);
+}
+
+/* Park's event: what is left of the idle timeout, from the last read. */
+static void
+conn_park_arm(struct conn *c)
+{
+	struct conf	*cf = c->srv->conf;
+	struct timeval	 tv;
+	int64_t		 ms;
+
+	event_del(&c->park_ev);
+	if (cf->idle_timeout <= 0) {
+		event_add(&c->park_ev, NULL);
+		return;
+	}
+	ms = (int64_t)cf->idle_timeout * 1000 - (conn_now_ms() - c->read_ms);
+	if (ms < 1)
+		ms = 1;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	event_add(&c->park_ev, &tv);
+}
+
+/* Can this connection give up its bufferevent now? */
+static int
+conn_parkable(struct conn *c)
+{
+	if (c->flags & (CONN_DISCARD | CONN_DEAD | CONN_OUTFULL | CONN_TLS |
+	    CONN_STARTTLS | CONN_EOF | CONN_PARKED | CONN_ACTIVE))
+		return (0);
+	if (c->state != S_NEW && c->state != S_READY)
+		return (0);
+	if (c->state == S_READY && !c->caught_up)
+		return (0);	/* the pump has more to send */
+	if (c->nwait > 0 || c->job != NULL || c->bev == NULL)
+		return (0);
+	if (c->held != NULL && evbuffer_get_length(c->held) > 0)
+		return (0);
+	return (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0);
+}
+
+/* Free the bufferevent of a quiet connection; park_ev watches the socket. */
+static void
+conn_park(struct conn *c)
+{
+	if (c->held != NULL) {
+		evbuffer_free(c->held);
+		c->held = NULL;
+	}
+	bufferevent_free(c->bev);	/* not BEV_OPT_CLOSE_ON_FREE */
+	c->bev = NULL;
+	c->flags |= CONN_PARKED;
+	log_debug("conn %llu: parked", (unsigned long long)c->id);
+	event_assign(&c->park_ev, c->srv->base, c->fd, EV_READ,
+	    conn_park_cb, c);
+	conn_park_arm(c);
+}
+
+/* A parked connection gets its bufferevent back. */
+static void
+conn_wake(struct conn *c)
+{
+	log_debug("conn %llu: woken", (unsigned long long)c->id);
+	event_del(&c->park_ev);
+	c->flags &= ~CONN_PARKED;
+	c->flags |= CONN_ACTIVE | CONN_SHORT_TO;
+	c->bev = bufferevent_socket_new(c->srv->base, c->fd, 0);
+	if (c->bev == NULL)
+		fatalx("%s: bufferevent_socket_new", __func__);
+	conn_setup_bev(c);
+}
+
+/* The bufferevent, woken first if the connection is parked. */
+static struct bufferevent *
+conn_bev(struct conn *c)
+{
+	if (c->flags & CONN_PARKED)
+		conn_wake(c);
+	return (c->bev);
+}
+
+/*
+ * A parked socket is readable (input or EOF: the new bufferevent reads it
+ * on the next loop pass) or its idle time is up.
+ */
+static void
+conn_park_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	conn_wake(c);
+	if (what & EV_TIMEOUT)
+		conn_idle_timeout(c);
+}
+
+/* Once per PARK_SECS: park connections quiet since the last sweep. */
+static void
+conn_park_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		if (conn_parkable(c))
+			conn_park(c);
+		c->flags &= ~CONN_ACTIVE;
+	}
 }
 
 /* A new connection on fd: greet it at once. */
@@ -146,7 +324,7 @@ conn_sink(struct conn *c)
 			fatalx("%s: evbuffer_new", __func__);
 		return (c->held);
 	}
-	return (bufferevent_get_output(c->bev));
+	return (bufferevent_get_output(conn_bev(c)));
 }
 
 /* Format a reply line and add it in one piece (one TLS record). */
@@ -212,20 +390,23 @@ conn_push(struct conn *c, const char *p, size_t len)
 {
 	if (c->flags & CONN_DEAD)
 		return;
-	evbuffer_add(bufferevent_get_output(c->bev), p, len);
+	evbuffer_add(bufferevent_get_output(conn_bev(c)), p, len);
 	c->srv->stats.msgs_pushed++;
 }
 
+/* The output buffer, for writers outside conn.c: wakes a parked conn. */
 struct evbuffer *
 conn_output(struct conn *c)
 {
-	return (bufferevent_get_output(c->bev));
+	return (bufferevent_get_output(conn_bev(c)));
 }
 
 /* Is the output over the limit (stop reading, stop pushing)? */
 int
 conn_output_full(struct conn *c)
 {
+	if (c->flags & CONN_PARKED)
+		return (0);
 	return (evbuffer_get_length(bufferevent_get_output(c->bev)) >=
 	    c->srv->conf->out_limit);
 }
@@ -236,6 +417,7 @@ conn_close_after(struct conn *c)
 {
 	struct timeval	tv = { CLOSE_FLUSH_SECS, 0 };
 
+	conn_bev(c);
 	session_set_state(c, S_CLOSING);
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
@@ -262,7 +444,10 @@ conn_close(struct conn *c, const char *reason)
 	}
 	session_logout(c);
 	c->flags |= CONN_DEAD;
-	if (c->bev != NULL) {
+	if (c->flags & CONN_PARKED) {
+		event_del(&c->park_ev);
+		close(c->fd);
+	} else if (c->bev != NULL) {
 		if (c->flags & CONN_TLS)
 			tls_close(c);	/* close_notify; frees the SSL and fd */
 		else {
@@ -273,7 +458,7 @@ conn_close(struct conn *c, const char *reason)
 	}
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
-	TAILQ_INSERT_TAIL(&srv->dead, c, dead_entry);
+	TAILQ_INSERT_TAIL(&srv->dead, c, entry);
 	event_active(srv->reap_ev, EV_TIMEOUT, 0);
 }
 
@@ -284,10 +469,10 @@ conn_reap(struct server *srv)
 	struct conn	*c, *next;
 
 	for (c = TAILQ_FIRST(&srv->dead); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, dead_entry);
+		next = TAILQ_NEXT(c, entry);
 		if (c->nwait > 0)
 			continue;	/* group_commit_cb reaps it later */
-		TAILQ_REMOVE(&srv->dead, c, dead_entry);
+		TAILQ_REMOVE(&srv->dead, c, entry);
 		if (c->held != NULL)
 			evbuffer_free(c->held);
 		free(c);
@@ -304,8 +489,8 @@ conn_reap_cb(evutil_socket_t fd, short what, void *arg)
 void
 conn_resume(struct conn *c)
 {
-	if (c->flags & CONN_DEAD || c->state == S_CLOSING)
-		return;
+	if (c->flags & (CONN_DEAD | CONN_PARKED) || c->state == S_CLOSING)
+		return;		/* parked: nothing buffered to go on with */
 	if (conn_output_full(c))
 		return;
 	if (c->flags & CONN_OUTFULL) {
@@ -388,7 +573,16 @@ conn_process(struct conn *c)
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	conn_process(arg);
+	struct conn	*c = arg;
+
+	c->read_ms = conn_now_ms();
+	c->flags |= CONN_ACTIVE;
+	if (c->flags & CONN_SHORT_TO) {
+		/* woken from park: the idle timer is whole again */
+		c->flags &= ~CONN_SHORT_TO;
+		conn_apply_bev(c);
+	}
+	conn_process(c);
 }
 
 /* Output drained to the low mark (or empty): close, resume, or pump. */
@@ -397,6 +591,8 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 	size_t		 left = evbuffer_get_length(bufferevent_get_output(bev));
+
+	c->flags |= CONN_ACTIVE;
 
 	if (c->flags & CONN_STARTTLS) {
 		if (left == 0 && c->nwait == 0)
@@ -428,8 +624,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_close(c, "write timeout: peer does not read");
 			return;
 		}
-		conn_reply(c, RPL_CLOSING, "idle timeout");
-		conn_close_after(c);
+		conn_idle_timeout(c);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -451,4 +646,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_close(c, tls_error_string(c));
 		return;
 	}
+}
+
+/* No command for idle-timeout seconds: say so and close. */
+static void
+conn_idle_timeout(struct conn *c)
+{
+	conn_reply(c, RPL_CLOSING, "idle timeout");
+	conn_close_after(c);
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -23,11 +24,13 @@
 #include "store.h"
 
 #define MYCHAT_ADDR_MAX		64	/* numeric address text */
+#define MYCHAT_CONN_ADDR_MAX	46	/* INET6_ADDRSTRLEN */
 #define PUMP_BATCH		64	/* messages read from the log per pump */
 #define ONLINE_BUCKETS		4096	/* registry hash buckets */
 #define HOUSEKEEP_SECS		1	/* sweep for login timeouts */
 #define CHECKPOINT_SECS		30	/* store checkpoint interval */
 #define CLOSE_FLUSH_SECS	10	/* max wait to flush a final reply */
+#define PARK_SECS		1	/* sweep for quiet connections to park */
 
 struct server;
 struct auth;
@@ -50,8 +53,18 @@ enum sess_state {
 #define CONN_TLS	0x0008	/* the connection is encrypted */
 #define CONN_STARTTLS	0x0010	/* upgrade after the 220 is flushed */
 #define CONN_EOF	0x0040	/* the peer shut down its side */
+#define CONN_PARKED	0x0080	/* quiet: no bufferevent, park_ev watches */
+#define CONN_ACTIVE	0x0100	/* read or wrote since the last park sweep */
+#define CONN_SHORT_TO	0x0200	/* read timeout is what was left when parked */
 
-/* One client connection and its protocol session. */
+/*
+ * One client connection and its protocol session.
+ *
+ * A quiet connection is parked (conn.c): its bufferevent, with its two
+ * evbuffers, is freed and park_ev alone waits for the socket to become
+ * readable; anything written wakes it. c->bev is NULL while parked, so
+ * everything but conn.c reaches the output through conn_output().
+ */
 struct conn {
 	uint64_t		 id;
 	struct server		*srv;
@@ -59,34 +72,38 @@ struct conn {
 	int			 fd;
 	int			 flags;
 	enum sess_state		 state;
-	char			 addr[MYCHAT_ADDR_MAX];
+	int			 caught_up;	/* pushes come from memory */
 	time_t			 since;		/* connect time */
+	int64_t			 read_ms;	/* last read (idle timeout) */
 
 	/* logged-in identity and chosen peer */
 	struct online		*user;
-	char			 peer[PROTO_NAME_MAX + 1];
 
 	/* delivery: every message <= push_cursor was pushed */
 	uint64_t		 push_cursor;
-	int			 caught_up;	/* pushes come from memory */
 
 	/* replies held while this connection waits on a commit group */
 	struct evbuffer		*held;
 	size_t			 held_moved;
 	unsigned int		 nwait;		/* staged ops in the group */
+	int			 auth_known;	/* authname is an account */
 
 	struct auth_job		*job;
-	char			 authname[PROTO_NAME_MAX + 1]; /* "": none */
-	int			 auth_known;	/* authname is an account */
 
 	/* command rate limit: a token bucket */
 	double			 tokens;
 	struct timespec		 tokens_at;
 	unsigned int		 flood_strikes;
 
-	TAILQ_ENTRY(conn)	 entry;		/* server's list */
+	char			 addr[MYCHAT_CONN_ADDR_MAX];
+	char			 peer[PROTO_NAME_MAX + 1];
+	char			 authname[PROTO_NAME_MAX + 1]; /* "": none */
+
+	/* server's list while open, then the reaper's (srv->dead) */
+	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 user_entry;	/* sessions of one account */
-	TAILQ_ENTRY(conn)	 dead_entry;	/* waiting for the reaper */
+
+	struct event		 park_ev;	/* while CONN_PARKED */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -171,6 +188,8 @@ struct server {
 	unsigned int		 nonline;
 	struct commit_group		 group;
 	struct event		*reap_ev;
+	struct event		 park_ev;	/* conn.c sweep, PARK_SECS */
+	int			 park_on;	/* park_ev is assigned */
 	struct event		*housekeep_ev;
 	struct event		*checkpoint_ev;
 	struct event		*sig_ev[4];
