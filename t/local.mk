@@ -41,6 +41,6 @@ t_unit_test_proto_LDADD = src/libmychat.a
 TESTS += t/unit/test_proto$(EXEEXT)
 
 # Black-box tests of the server.
-TESTS += t/foundation.bats
+TESTS += t/foundation.bats t/park.bats
 
-EXTRA_DIST += t/lib/common.bash t/foundation.bats
+EXTRA_DIST += t/lib/common.bash t/foundation.bats t/park.bats
