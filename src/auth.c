@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,7 +28,7 @@
 #include "xmalloc.h"
 
 #define AUTH_MAX_THREADS	16
-#define AUTH_NICE		19	/* workers' niceness without SCHED_IDLE */
+#define AUTH_NICE		10	/* workers' niceness */
 
 enum auth_kind {
 	AUTH_HASH,
@@ -70,23 +69,14 @@ auth_worker(void *arg)
 
 	/*
 	 * Hashing yields to the event loop: a burst of logins then costs
-	 * other sessions' traffic nothing on a machine with few cores. Under
-	 * SCHED_IDLE the loop preempts a hash the moment it wakes (a niced
-	 * thread may run on for a scheduler slice, milliseconds: PINGs during
-	 * a login burst saw that); the hash still gets a small share when the
-	 * loop is saturated, so logins slow down but do not stop.
-	 * (Linux: a thread's policy and nice value are its own.)
+	 * other sessions' traffic little on a machine with few cores. Not
+	 * SCHED_IDLE: a loop kept busy by ten pinging sessions starved the
+	 * hashes completely (12 logins in 60 s); a niced thread still gets
+	 * its share. (Linux: a thread's nice value is its own.)
 	 */
-	{
-		struct sched_param	sp;
-
-		memset(&sp, 0, sizeof(sp));
-		if (pthread_setschedparam(pthread_self(), SCHED_IDLE,
-		    &sp) != 0 && setpriority(PRIO_PROCESS,
-		    (id_t)syscall(SYS_gettid), AUTH_NICE) == -1)
-			log_debug("%s: setpriority: %s", __func__,
-			    strerror(errno));
-	}
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    AUTH_NICE) == -1)
+		log_debug("%s: setpriority: %s", __func__, strerror(errno));
 	cd = xcalloc(1, sizeof(*cd));
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
