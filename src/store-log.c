@@ -1015,7 +1015,8 @@ verify_mbox(struct store *st, enum store_db which, uint64_t last, char *err,
 		if (k.size >= 8 &&
 		    store_get_be64((unsigned char *)k.data + k.size - 8) > last)
 			continue;	/* written after the check began */
-		if (k.size < 10 || ((char *)k.data)[k.size - 9] != '\0') {
+		if (k.size < 10 || k.size > MBOX_KEY_MAX ||
+		    ((char *)k.data)[k.size - 9] != '\0') {
 			snprintf(err, errlen, "%s: malformed key",
 			    store_db_names[which]);
 			rv = 0;
@@ -1027,7 +1028,6 @@ verify_mbox(struct store *st, enum store_db which, uint64_t last, char *err,
 		memcpy(owner, k.data, ol);
 		owner[ol] = '\0';
 		/* index the record's entries with the walk's parser */
-		w.prefix[0] = '\0';
 		w.plen = k.size - 8;
 		memcpy(w.prefix, k.data, w.plen);
 		w.k = k;

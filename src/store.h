@@ -1,12 +1,14 @@
 /*
  * store.h: the durable store, over a Berkeley DB transactional environment.
- * Only store.c includes <db.h>; nothing above this interface sees a DBT.
+ * Only store.c and store-log.c include <db.h> (through store-int.h);
+ * nothing above this interface sees a DBT.
  *
  * Lookups are tri-state (OpenSMTPD table_lookup): -1 error, 0 not found,
  * 1 found. Writes join the current commit group: the first write opens a
  * transaction, store_commit() ends it; every read made while a group is
  * open runs inside it, so the single-threaded server never waits on its
- * own locks.
+ * own locks. Messages are staged in memory and written at store_commit()
+ * (store-log.c); reads see them all the same.
  */
 #ifndef MYCHAT_STORE_H
 #define MYCHAT_STORE_H
