@@ -620,25 +620,34 @@ walk_init(struct store *st, enum store_db which, struct mbox_walk *w,
 	return (0);
 }
 
+/* Load the last record of the walk's owner whose key is < (name, id). */
+static int
+walk_load_before(struct mbox_walk *w, uint64_t id)
+{
+	int	ret;
+
+	memcpy(w->key, w->prefix, w->plen);
+	store_put_be64(w->key + w->plen, id);
+	w->k.size = (u_int32_t)(w->plen + 8);
+	ret = w->c->get(w->c, &w->k, &w->d, DB_SET_RANGE);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return (-1);
+	/* past the end, the cursor is unpositioned: take the last record */
+	w->k.size = sizeof(w->key);
+	return (walk_load(w, w->c->get(w->c, &w->k, &w->d,
+	    ret == DB_NOTFOUND ? DB_LAST : DB_PREV)));
+}
+
 /* Position w at the first entry of name with id >= from. */
 static int
 walk_open(struct store *st, enum store_db which, struct mbox_walk *w,
     const char *name, uint64_t from)
 {
 	unsigned int	i;
-	int		ret;
 
-	if (walk_init(st, which, w, name) == -1)
-		return (-1);
 	/* the record before the first one >= from may hold ids >= from */
-	store_put_be64(w->key + w->plen, from);
-	w->k.size = (u_int32_t)(w->plen + 8);
-	ret = w->c->get(w->c, &w->k, &w->d, DB_SET_RANGE);
-	if (ret != 0 && ret != DB_NOTFOUND)
-		return (-1);
-	w->k.size = sizeof(w->key);
-	if (walk_load(w, w->c->get(w->c, &w->k, &w->d,
-	    ret == DB_NOTFOUND ? DB_LAST : DB_PREV)) == -1)
+	if (walk_init(st, which, w, name) == -1 ||
+	    walk_load_before(w, from) == -1)
 		return (-1);
 	for (i = 0; i < w->ne; i++) {
 		if (store_get_be64(w->rec + w->eoff[i]) >= from) {
@@ -659,19 +668,10 @@ walk_open_back(struct store *st, enum store_db which, struct mbox_walk *w,
     const char *name, uint64_t before)
 {
 	unsigned int	i;
-	int		ret;
 
-	if (walk_init(st, which, w, name) == -1)
-		return (-1);
-	store_put_be64(w->key + w->plen, before);
-	w->k.size = (u_int32_t)(w->plen + 8);
-	ret = w->c->get(w->c, &w->k, &w->d, DB_SET_RANGE);
-	if (ret != 0 && ret != DB_NOTFOUND)
-		return (-1);
-	/* the record before holds the newest candidate */
-	w->k.size = sizeof(w->key);
-	if (walk_load(w, w->c->get(w->c, &w->k, &w->d,
-	    ret == DB_NOTFOUND ? DB_LAST : DB_PREV)) == -1)
+	/* the record before (name, before) holds the newest candidate */
+	if (walk_init(st, which, w, name) == -1 ||
+	    walk_load_before(w, before) == -1)
 		return (-1);
 	for (i = w->ne; i > 0; i--) {
 		if (store_get_be64(w->rec + w->eoff[i - 1]) < before) {

@@ -332,22 +332,6 @@ hist_quantile(const struct hist *h, double q)
 	return ((double)h->max / 1000.0);
 }
 
-/* Write v in decimal at p; returns the number of digits. */
-static size_t
-fmt_u64(char *p, uint64_t v)
-{
-	char	tmp[20];
-	size_t	n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return (n);
-}
-
 /* Parse a decimal number at *pp, moving *pp past it; -1 if none. */
 static int
 parse_u64(const char **pp, const char *end, uint64_t *v)
@@ -682,11 +666,11 @@ conn_send_msgs(struct bconn *c)
 		memcpy(p, b.noncestr, 8);
 		p += 8;
 		*p++ = ':';
-		p += fmt_u64(p, (uint64_t)c->flow);
+		p += proto_fmt_u64(p, (uint64_t)c->flow);
 		*p++ = ':';
-		p += fmt_u64(p, f->sent);
+		p += proto_fmt_u64(p, f->sent);
 		*p++ = ':';
-		p += fmt_u64(p, now);
+		p += proto_fmt_u64(p, now);
 		hdr = (size_t)(p - start) - c->prefixlen;
 		if (hdr < (size_t)b.size) {
 			*p++ = ' ';
