@@ -519,8 +519,8 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 	op->dup = ret == 0;
 	op->size = cmd->restlen;
 	op->online = session_find(srv, c->peer) != NULL;
-	snprintf(op->name, sizeof(op->name), "%s", c->user->name);
-	snprintf(op->rcpt, sizeof(op->rcpt), "%s", c->peer);
+	proto_copy(op->name, c->user->name, sizeof(op->name));
+	proto_copy(op->rcpt, c->peer, sizeof(op->rcpt));
 	if (ret == 1)
 		group_set_line(srv, op, id, c->user->name, now, cmd->rest,
 		    cmd->restlen);
@@ -562,7 +562,7 @@ cmd_ack(struct conn *c, struct proto_cmd *cmd)
 	}
 	store_ack_put(srv->store, c->user->name, id);
 	op = group_stage(srv, c, OP_ACK);
-	snprintf(op->name, sizeof(op->name), "%s", c->user->name);
+	proto_copy(op->name, c->user->name, sizeof(op->name));
 	op->id = id;
 	op->count = cursor;
 }

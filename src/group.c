@@ -155,6 +155,42 @@ group_reply_stored(struct evbuffer *out, const struct group_op *op)
 	evbuffer_add(out, line, n + 2);
 }
 
+/* "200 acked <id>", one per message the receivers acknowledge. */
+static void
+group_reply_acked(struct evbuffer *out, const struct group_op *op)
+{
+	char	line[64];
+	size_t	n;
+
+	n = proto_fmt_u64(line, RPL_OK);
+	memcpy(line + n, " acked ", 7);
+	n += 7;
+	n += proto_fmt_u64(line + n, op->id);
+	memcpy(line + n, "\r\n", 2);
+	evbuffer_add(out, line, n + 2);
+}
+
+/* The event line of a stored message: "message <id> from <a> to <b> size <n>". */
+static void
+group_log_msg(const struct group_op *op)
+{
+	char	line[128];
+	size_t	n;
+
+	memcpy(line, "message ", 8);
+	n = 8 + proto_fmt_u64(line + 8, op->id);
+	memcpy(line + n, " from ", 6);
+	n += 6;
+	n += proto_copy(line + n, op->name, PROTO_NAME_MAX + 1);
+	memcpy(line + n, " to ", 4);
+	n += 4;
+	n += proto_copy(line + n, op->rcpt, PROTO_NAME_MAX + 1);
+	memcpy(line + n, " size ", 6);
+	n += 6;
+	n += proto_fmt_u64(line + n, op->size);
+	log_event_line(line, n);
+}
+
 /* Write an op's reply, in place, on its connection. */
 static void
 group_reply(struct group_op *op, int ok)
@@ -183,8 +219,7 @@ group_reply(struct group_op *op, int ok)
 		    RPL_OK, op->name, (unsigned long long)op->count);
 		break;
 	case OP_ACK:
-		evbuffer_add_printf(out, "%d acked %llu\r\n", RPL_OK,
-		    (unsigned long long)op->id);
+		group_reply_acked(out, op);
 		break;
 	default:
 		fatalx("%s: bad op %d", __func__, (int)op->type);
@@ -220,16 +255,21 @@ group_receipt_flush(struct receipt_ctx *rc)
 	struct online	*o;
 	struct conn	*c;
 	char		 line[PROTO_NAME_MAX + 48];
-	int		 n;
+	size_t		 n;
 
 	if (rc->sender[0] == '\0')
 		return;
 	if ((o = session_find(rc->srv, rc->sender)) != NULL) {
-		n = snprintf(line, sizeof(line), "ACKED %llu %s\r\n",
-		    (unsigned long long)rc->max, rc->by);
+		/* "ACKED <id> <by>", by hand: one per acknowledged message */
+		memcpy(line, "ACKED ", 6);
+		n = 6 + proto_fmt_u64(line + 6, rc->max);
+		line[n++] = ' ';
+		n += proto_copy(line + n, rc->by, PROTO_NAME_MAX + 1);
+		memcpy(line + n, "\r\n", 2);
+		n += 2;
 		TAILQ_FOREACH(c, &o->conns, user_entry)
 			if (c->state == S_READY)
-				conn_push(c, line, (size_t)n);
+				conn_push(c, line, n);
 	}
 	rc->sender[0] = '\0';
 }
@@ -246,7 +286,7 @@ group_receipt_cb(const char *sender, uint64_t id, void *arg)
 
 	if (strcmp(sender, rc->sender) != 0) {
 		group_receipt_flush(rc);
-		snprintf(rc->sender, sizeof(rc->sender), "%s", sender);
+		proto_copy(rc->sender, sender, sizeof(rc->sender));
 	}
 	rc->max = id;
 	rc->acked++;
@@ -312,9 +352,7 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 		case OP_MSG:
 			if (!op->dup) {
 				srv->stats.msgs_accepted++;
-				log_event("message %llu from %s to %s size %zu",
-				    (unsigned long long)op->id, op->name,
-				    op->rcpt, op->size);
+				group_log_msg(op);
 			}
 			break;
 		case OP_REGISTER:

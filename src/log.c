@@ -120,23 +120,17 @@ log_getverbose(void)
 }
 
 /*
- * Write one line at a priority, with a timestamp outside syslog. Lines are
- * gathered in lg.buf; unless later is set they are written out at once.
+ * Start a line in lg.buf: "<time>.<ms>Z <ident> <level>: ". Returns where
+ * the message goes; LOG_LINE_MAX bytes and a newline fit after it.
  */
-static void
-vlog(int pri, const char *level, int later, const char *fmt, va_list ap)
+static char *
+log_begin(const char *level, size_t *np)
 {
-	char		 msg[LOG_LINE_MAX], *p;
 	struct timespec	 now;
 	struct tm	 tm;
-	size_t		 n, il, ll, room;
-	int		 m;
+	size_t		 n, il, ll;
+	char		*p;
 
-	if (lg.target == LOG_TO_SYSLOG) {
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		syslog(pri, "%s", msg);
-		return;
-	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (now.tv_sec != lg.ts_sec) {
 		gmtime_r(&now.tv_sec, &tm);
@@ -147,7 +141,6 @@ vlog(int pri, const char *level, int later, const char *fmt, va_list ap)
 	ll = strlen(level);
 	if (lg.len + 32 + il + ll + LOG_LINE_MAX > sizeof(lg.buf))
 		log_flush();
-	/* "<time>.<ms>Z <ident> <level>: <message>\n", straight into buf */
 	p = lg.buf + lg.len;
 	n = strlen(lg.ts);
 	memcpy(p, lg.ts, n);
@@ -164,14 +157,62 @@ vlog(int pri, const char *level, int later, const char *fmt, va_list ap)
 	n += ll;
 	p[n++] = ':';
 	p[n++] = ' ';
-	room = LOG_LINE_MAX;
-	if ((m = vsnprintf(p + n, room, fmt, ap)) < 0)
-		m = 0;
-	n += (size_t)m < room ? (size_t)m : room - 1;
+	*np = n;
+	return (p);
+}
+
+/* End the line begun at p, whose length is now n (newline not counted). */
+static void
+log_end(char *p, size_t n, int later)
+{
 	p[n++] = '\n';
 	lg.len += n;
 	if (!later)
 		log_flush();
+}
+
+/*
+ * Write one line at a priority, with a timestamp outside syslog. Lines are
+ * gathered in lg.buf; unless later is set they are written out at once.
+ */
+static void
+vlog(int pri, const char *level, int later, const char *fmt, va_list ap)
+{
+	char		 msg[LOG_LINE_MAX], *p;
+	size_t		 n;
+	int		 m;
+
+	if (lg.target == LOG_TO_SYSLOG) {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		syslog(pri, "%s", msg);
+		return;
+	}
+	p = log_begin(level, &n);
+	if ((m = vsnprintf(p + n, LOG_LINE_MAX, fmt, ap)) < 0)
+		m = 0;
+	n += (size_t)m < LOG_LINE_MAX ? (size_t)m : LOG_LINE_MAX - 1;
+	log_end(p, n, later);
+}
+
+/*
+ * An event line formatted by the caller (one per message on a busy
+ * server, where printf showed in the profile).
+ */
+void
+log_event_line(const char *msg, size_t len)
+{
+	char	*p;
+	size_t	 n;
+
+	if (len >= LOG_LINE_MAX)
+		len = LOG_LINE_MAX - 1;
+	if (lg.target == LOG_TO_SYSLOG) {
+		syslog(LOG_NOTICE, "%.*s", (int)len, msg);
+		return;
+	}
+	p = log_begin("event", &n);
+	memcpy(p + n, msg, len);
+	log_end(p, n + len, 1);
 }
 
 void

@@ -61,6 +61,7 @@ int	proto_valid_text(const char *, size_t);
 int	proto_parse_id(const char *, uint64_t *);
 int	proto_parse_count(const char *, unsigned int, unsigned int *);
 void	proto_lower(char *, const char *, size_t);
+size_t	proto_copy(char *, const char *, size_t);
 void	proto_format_time(int64_t, char *);
 size_t	proto_fmt_u64(char *, uint64_t);
 int64_t	proto_now_ms(void);

@@ -227,8 +227,8 @@ mbox_stage_add(struct mbox_stage *ms, uint64_t id, const char *owner,
 	}
 	e = &ms->ent[ms->n++];
 	e->id = id;
-	snprintf(e->owner, sizeof(e->owner), "%s", owner);
-	snprintf(e->peer, sizeof(e->peer), "%s", peer);
+	proto_copy(e->owner, owner, sizeof(e->owner));
+	proto_copy(e->peer, peer, sizeof(e->peer));
 }
 
 static int

@@ -223,6 +223,45 @@ test_text(void)
 	free(big);
 }
 
+/*
+ * The word-at-a-time paths of proto_line_clean and proto_valid_text
+ * against a byte-by-byte reference: every byte value at every position of
+ * a 24-byte line of 'a's (three words), so a byte that a word check lets
+ * through would show.
+ */
+static void
+test_word_paths(void)
+{
+	char		line[24];
+	unsigned int	pos, v, bad_clean = 0, bad_text = 0;
+	int		want;
+
+	for (pos = 0; pos < sizeof(line); pos++) {
+		for (v = 0; v < 256; v++) {
+			memset(line, 'a', sizeof(line));
+			line[pos] = (char)v;
+			want = !((v < 0x20 && v != '\t') || v == 0x7f);
+			if (proto_line_clean(line, sizeof(line)) != want)
+				bad_clean++;
+			/* a lone byte >= 0x80 is never valid UTF-8 */
+			if (proto_valid_text(line, sizeof(line)) !=
+			    (want && v < 0x80))
+				bad_text++;
+		}
+	}
+	tap_is_int((int)bad_clean, 0, "line_clean: 24 x 256 single bytes, "
+	    "word path agrees with the byte rule");
+	tap_is_int((int)bad_text, 0, "valid_text: 24 x 256 single bytes, "
+	    "word path agrees with the byte rule");
+	memset(line, 'a', sizeof(line));
+	memcpy(line + 7, "\xc3\xa9", 2);	/* a 2-byte char across words */
+	tap_ok(proto_valid_text(line, sizeof(line)), "valid_text: é across "
+	    "a word boundary");
+	memcpy(line + 15, "\xe2\x82", 2);	/* a cut 3-byte sequence */
+	tap_ok(!proto_valid_text(line, sizeof(line)), "valid_text: a cut "
+	    "sequence in the middle of words");
+}
+
 /* proto_line_clean: the command line filter. */
 static void
 test_line_clean(void)
@@ -401,6 +440,7 @@ main(void)
 	test_token();
 	test_text();
 	test_line_clean();
+	test_word_paths();
 	test_ids();
 	test_lower();
 	test_time();
