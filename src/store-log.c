@@ -42,7 +42,15 @@
 #define MSG_HDR_MAX	(8 + 1 + PROTO_NAME_MAX + 1 + PROTO_NAME_MAX)
 #define HISTORY_MAX	1000
 #define SEG_MAX_MSGS	512		/* messages per messages.db record */
-#define SEG_MAX_BYTES	(32 * 1024)	/* unless one message is larger */
+/*
+ * A segment is stored on overflow pages, and Berkeley DB fills each with
+ * pagesize - 26 bytes (26: the page header, without checksums or
+ * encryption). Segments are cut to fill two pages exactly: cut at 32 KiB
+ * plus a message, as they were, each took a third page for its last
+ * hundred bytes, a third more page writes than the data needed.
+ */
+#define OVFL_PAGE_BYTES	(STORE_PAGESIZE - 26)
+#define SEG_MAX_BYTES	(2 * OVFL_PAGE_BYTES)	/* unless one message is larger */
 #define MBOX_MAX_ENTS	256		/* entries per mailbox record */
 #define MBOX_ENT_MAX	(8 + 1 + PROTO_NAME_MAX)
 
@@ -310,9 +318,11 @@ store_log_flush(struct store *st)
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	for (i = 0; i < s->n; i = j) {
+		/* as many as fit in SEG_MAX_BYTES with the be32(n) header */
 		from = s->off[i];
 		for (j = i + 1; j < s->n && j - i < SEG_MAX_MSGS &&
-		    s->off[j] - from < SEG_MAX_BYTES; j++)
+		    4 + (j + 1 < s->n ? s->off[j + 1] : s->len) - from <=
+		    SEG_MAX_BYTES; j++)
 			;
 		to = j < s->n ? s->off[j] : s->len;
 		p = rec_room(st, 4 + to - from);
