@@ -45,13 +45,28 @@ struct seg {
 /* A mailbox entry staged in the group: owner's box holds id, from/to peer. */
 struct mbox_ent {
 	uint64_t	id;
+	uint32_t	next;		/* the owner's next entry, or UINT32_MAX */
 	char		owner[PROTO_NAME_MAX + 1];	/* lower case */
 	char		peer[PROTO_NAME_MAX + 1];	/* lower case */
 };
 
+/* An owner with entries in the group: its list, oldest first. */
+struct mbox_owner {
+	uint32_t	head, tail;	/* entry indexes */
+};
+
+/*
+ * The group's entries of one mailbox database, chained per owner as they
+ * come (ids ascend), with a hash of the owners: written one record per
+ * owner without sorting the entries.
+ */
 struct mbox_stage {
-	struct mbox_ent	*ent;
-	size_t		 n, alloc;
+	struct mbox_ent		*ent;
+	size_t			 n, alloc;
+	struct mbox_owner	*own;
+	size_t			 nown, ownalloc;
+	uint32_t		*tab;		/* owner index + 1; 0: empty */
+	size_t			 tabsize;	/* a power of two, or 0 */
 };
 
 struct store {

@@ -222,32 +222,108 @@ bad:
 	return (-1);
 }
 
-/* Stage a mailbox entry. */
+static uint32_t
+mbox_hash(const char *owner)
+{
+	uint32_t	h = 2166136261u;	/* FNV-1a */
+
+	while (*owner != '\0')
+		h = (h ^ (unsigned char)*owner++) * 16777619u;
+	return (h);
+}
+
+/* The hash slot of owner: where it is, or the empty one it would take. */
+static uint32_t *
+mbox_slot(struct mbox_stage *ms, const char *owner)
+{
+	size_t		 i = mbox_hash(owner) & (ms->tabsize - 1);
+	uint32_t	*slot;
+
+	for (;; i = (i + 1) & (ms->tabsize - 1)) {
+		slot = &ms->tab[i];
+		if (*slot == 0 ||
+		    strcmp(ms->ent[ms->own[*slot - 1].head].owner, owner) == 0)
+			return (slot);
+	}
+}
+
+/* Double the owner hash (kept at most half full). */
+static void
+mbox_grow_tab(struct mbox_stage *ms)
+{
+	size_t	i;
+
+	free(ms->tab);
+	ms->tabsize = ms->tabsize == 0 ? 256 : ms->tabsize * 2;
+	ms->tab = xcalloc(ms->tabsize, sizeof(*ms->tab));
+	for (i = 0; i < ms->nown; i++)
+		*mbox_slot(ms, ms->ent[ms->own[i].head].owner) =
+		    (uint32_t)i + 1;
+}
+
+static void
+mbox_stage_reset(struct mbox_stage *ms)
+{
+	ms->n = 0;
+	ms->nown = 0;
+	if (ms->tab != NULL)
+		memset(ms->tab, 0, ms->tabsize * sizeof(*ms->tab));
+}
+
+static void
+mbox_stage_free(struct mbox_stage *ms)
+{
+	free(ms->ent);
+	free(ms->own);
+	free(ms->tab);
+	memset(ms, 0, sizeof(*ms));
+}
+
+/* Stage a mailbox entry at the end of its owner's list. */
 static void
 mbox_stage_add(struct mbox_stage *ms, uint64_t id, const char *owner,
     const char *peer)
 {
 	struct mbox_ent	*e;
+	uint32_t	*slot, ei;
 
 	if (ms->n == ms->alloc) {
 		ms->alloc = ms->alloc == 0 ? 256 : ms->alloc * 2;
 		ms->ent = xreallocarray(ms->ent, ms->alloc, sizeof(*ms->ent));
 	}
-	e = &ms->ent[ms->n++];
+	ei = (uint32_t)ms->n++;
+	e = &ms->ent[ei];
 	e->id = id;
+	e->next = UINT32_MAX;
 	proto_copy(e->owner, owner, sizeof(e->owner));
 	proto_copy(e->peer, peer, sizeof(e->peer));
+	if (2 * (ms->nown + 1) > ms->tabsize)
+		mbox_grow_tab(ms);
+	slot = mbox_slot(ms, e->owner);
+	if (*slot != 0) {
+		ms->ent[ms->own[*slot - 1].tail].next = ei;
+		ms->own[*slot - 1].tail = ei;
+		return;
+	}
+	if (ms->nown == ms->ownalloc) {
+		ms->ownalloc = ms->ownalloc == 0 ? 64 : ms->ownalloc * 2;
+		ms->own = xreallocarray(ms->own, ms->ownalloc,
+		    sizeof(*ms->own));
+	}
+	ms->own[ms->nown].head = ms->own[ms->nown].tail = ei;
+	*slot = (uint32_t)++ms->nown;
 }
 
+/* Owners in name order, for the qsort_r of mbox_stage_write. */
 static int
-mbox_ent_cmp(const void *a, const void *b)
+mbox_owner_cmp(const void *a, const void *b, void *arg)
 {
-	const struct mbox_ent	*x = a, *y = b;
-	int			 r;
+	const struct mbox_stage	*ms = arg;
+	uint32_t		 x = *(const uint32_t *)a;
+	uint32_t		 y = *(const uint32_t *)b;
 
-	if ((r = strcmp(x->owner, y->owner)) != 0)
-		return (r);
-	return (x->id < y->id ? -1 : x->id > y->id);
+	return (strcmp(ms->ent[ms->own[x].head].owner,
+	    ms->ent[ms->own[y].head].owner));
 }
 
 /* Make room for len bytes in the write buffer. */
@@ -261,38 +337,54 @@ rec_room(struct store *st, size_t len)
 	return (st->rec);
 }
 
-/* Write the staged mailbox entries of one box: one put per owner run. */
+/*
+ * Write the staged entries of one mailbox database: one record per owner
+ * (more past MBOX_MAX_ENTS), owners in key order, so that the puts walk
+ * the B-tree left to right.
+ */
 static int
 mbox_stage_write(struct store *st, enum store_db which, struct mbox_stage *ms)
 {
 	unsigned char	 key[MBOX_KEY_MAX], *p;
+	uint32_t	*order, e, first;
 	DBT		 k, d;
-	size_t		 i, j, len, pl;
+	size_t		 i, len, pl, nent;
+	int		 rv = 0;
 
-	qsort(ms->ent, ms->n, sizeof(*ms->ent), mbox_ent_cmp);
+	if (ms->nown == 0)
+		return (0);
+	order = xreallocarray(NULL, ms->nown, sizeof(*order));
+	for (i = 0; i < ms->nown; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, ms->nown, sizeof(*order), mbox_owner_cmp, ms);
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
-	for (i = 0; i < ms->n; i = j) {
-		p = rec_room(st, MBOX_MAX_ENTS * MBOX_ENT_MAX);
-		len = 0;
-		for (j = i; j < ms->n && j - i < MBOX_MAX_ENTS &&
-		    strcmp(ms->ent[j].owner, ms->ent[i].owner) == 0; j++) {
-			store_put_be64(p + len, ms->ent[j].id);
-			pl = strlen(ms->ent[j].peer);
-			p[len + 8] = (unsigned char)pl;
-			memcpy(p + len + 9, ms->ent[j].peer, pl);
-			len += 9 + pl;
+	for (i = 0; i < ms->nown && rv == 0; i++) {
+		e = ms->own[order[i]].head;
+		while (e != UINT32_MAX && rv == 0) {
+			p = rec_room(st, MBOX_MAX_ENTS * MBOX_ENT_MAX);
+			first = e;
+			for (len = 0, nent = 0; e != UINT32_MAX &&
+			    nent < MBOX_MAX_ENTS; e = ms->ent[e].next, nent++) {
+				store_put_be64(p + len, ms->ent[e].id);
+				pl = strlen(ms->ent[e].peer);
+				p[len + 8] = (unsigned char)pl;
+				memcpy(p + len + 9, ms->ent[e].peer, pl);
+				len += 9 + pl;
+			}
+			k.data = key;
+			k.size = (u_int32_t)store_key_mbox(key,
+			    ms->ent[first].owner, ms->ent[first].id);
+			d.data = p;
+			d.size = (u_int32_t)len;
+			if (store_put(st, which, &k, &d, 0) != 1)
+				rv = -1;
 		}
-		k.data = key;
-		k.size = (u_int32_t)store_key_mbox(key, ms->ent[i].owner,
-		    ms->ent[i].id);
-		d.data = p;
-		d.size = (u_int32_t)len;
-		if (store_put(st, which, &k, &d, 0) != 1)
-			return (-1);
 	}
-	ms->n = 0;
-	return (0);
+	free(order);
+	if (rv == 0)
+		mbox_stage_reset(ms);
+	return (rv);
 }
 
 /*
@@ -361,8 +453,8 @@ store_log_aborted(struct store *st)
 	seg_reset(&st->stage);
 	seg_reset(&st->recent);
 	seg_reset(&st->readseg);
-	st->inbox.n = 0;
-	st->outbox.n = 0;
+	mbox_stage_reset(&st->inbox);
+	mbox_stage_reset(&st->outbox);
 }
 
 /* The next id follows the last segment of the log. */
@@ -408,10 +500,9 @@ store_log_free(struct store *st)
 	seg_free(&st->stage);
 	seg_free(&st->recent);
 	seg_free(&st->readseg);
-	free(st->inbox.ent);
-	free(st->outbox.ent);
+	mbox_stage_free(&st->inbox);
+	mbox_stage_free(&st->outbox);
 	free(st->rec);
-	st->inbox.ent = st->outbox.ent = NULL;
 	st->rec = NULL;
 }
 
