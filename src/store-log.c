@@ -5,8 +5,12 @@
  *                                         ids first .. first + n - 1
  *                record: be32(len) be64(time) u8 n from u8 n to text
  *                (len counts the bytes after itself)
- *   inboxes.db   lower(to) 0 be64(first)   -> entries, ids ascending:
- *   outboxes.db  lower(from) 0 be64(first)    be64(id) u8 n lower(peer)
+ *   inboxes.db   lower(to) 0 be64(first)   -> entries, ids ascending,
+ *   outboxes.db  lower(from) 0 be64(first)    packed (mbox_pack): 0x01,
+ *                the record's peers, then per entry the id's distance
+ *                from the one before and its peer's index; or plain, as
+ *                0.2.0 wrote them: be64(id) u8 n lower(peer) per entry
+ *                (its first byte is 0: ids stay below 2^56)
  *
  * The messages of one commit group have consecutive ids. They are staged
  * in memory while the group is open and written at its commit: one put per
@@ -53,6 +57,10 @@
 #define SEG_MAX_BYTES	(2 * OVFL_PAGE_BYTES)	/* unless one message is larger */
 #define MBOX_MAX_ENTS	256		/* entries per mailbox record */
 #define MBOX_ENT_MAX	(8 + 1 + PROTO_NAME_MAX)
+#define MBOX_PACKED	0x01		/* a packed record's first byte */
+#define MBOX_MAX_PEERS	64		/* distinct peers per packed record */
+#define MBOX_PACKED_MAX	(2 + MBOX_MAX_PEERS * (1 + PROTO_NAME_MAX) + \
+			    MBOX_MAX_ENTS * 11)
 
 /* One side of a mailbox walk: a cursor over lower(name) 0 be64(first). */
 struct mbox_walk {
@@ -337,6 +345,69 @@ rec_room(struct store *st, size_t len)
 	return (st->rec);
 }
 
+/* Append v as unsigned LEB128 at p; the bytes written. */
+static size_t
+put_varint(unsigned char *p, uint64_t v)
+{
+	size_t	n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return (n);
+}
+
+/*
+ * Pack entries of one owner, from *e along its list, into one record at p
+ * (MBOX_PACKED_MAX bytes): at most MBOX_MAX_ENTS entries and
+ * MBOX_MAX_PEERS distinct peers. *e is left at the first entry not taken.
+ *
+ *   u8 MBOX_PACKED, u8 npeers, npeers x (u8 n, peer),
+ *   then per entry: LEB128(id - previous id; 0 for the first, whose id
+ *   is the key's), u8 index of its peer
+ *
+ * An entry of the plain layout (be64 id, u8 n, peer) took 9 bytes and the
+ * peer's name; one here takes 2 or 3, the names once per record. In the
+ * relay benchmark the mailboxes were half the bytes the store wrote per
+ * message after the message itself (doc/performance.md).
+ */
+static size_t
+mbox_pack(const struct mbox_stage *ms, uint32_t *e, unsigned char *p)
+{
+	unsigned char	 ents[MBOX_MAX_ENTS * 11];
+	const char	*peers[MBOX_MAX_PEERS];
+	size_t		 len = 2, elen = 0, pl;
+	uint64_t	 prev;
+	unsigned int	 npeers = 0, nent, j;
+
+	prev = ms->ent[*e].id;
+	for (nent = 0; *e != UINT32_MAX && nent < MBOX_MAX_ENTS; nent++) {
+		const struct mbox_ent *me = &ms->ent[*e];
+
+		for (j = 0; j < npeers && strcmp(peers[j], me->peer) != 0; j++)
+			;
+		if (j == npeers) {
+			if (npeers == MBOX_MAX_PEERS)
+				break;		/* the next record goes on */
+			peers[npeers++] = me->peer;
+			pl = strlen(me->peer);
+			p[len] = (unsigned char)pl;
+			memcpy(p + len + 1, me->peer, pl);
+			len += 1 + pl;
+		}
+		elen += put_varint(ents + elen, me->id - prev);
+		ents[elen++] = (unsigned char)j;
+		prev = me->id;
+		*e = me->next;
+	}
+	p[0] = MBOX_PACKED;
+	p[1] = (unsigned char)npeers;
+	memcpy(p + len, ents, elen);
+	return (len + elen);
+}
+
 /*
  * Write the staged entries of one mailbox database: one record per owner
  * (more past MBOX_MAX_ENTS), owners in key order, so that the puts walk
@@ -348,7 +419,7 @@ mbox_stage_write(struct store *st, enum store_db which, struct mbox_stage *ms)
 	unsigned char	 key[MBOX_KEY_MAX], *p;
 	uint32_t	*order, e, first;
 	DBT		 k, d;
-	size_t		 i, len, pl, nent;
+	size_t		 i, len;
 	int		 rv = 0;
 
 	if (ms->nown == 0)
@@ -362,16 +433,9 @@ mbox_stage_write(struct store *st, enum store_db which, struct mbox_stage *ms)
 	for (i = 0; i < ms->nown && rv == 0; i++) {
 		e = ms->own[order[i]].head;
 		while (e != UINT32_MAX && rv == 0) {
-			p = rec_room(st, MBOX_MAX_ENTS * MBOX_ENT_MAX);
+			p = rec_room(st, MBOX_PACKED_MAX);
 			first = e;
-			for (len = 0, nent = 0; e != UINT32_MAX &&
-			    nent < MBOX_MAX_ENTS; e = ms->ent[e].next, nent++) {
-				store_put_be64(p + len, ms->ent[e].id);
-				pl = strlen(ms->ent[e].peer);
-				p[len + 8] = (unsigned char)pl;
-				memcpy(p + len + 9, ms->ent[e].peer, pl);
-				len += 9 + pl;
-			}
+			len = mbox_pack(ms, &e, p);
 			k.data = key;
 			k.size = (u_int32_t)store_key_mbox(key,
 			    ms->ent[first].owner, ms->ent[first].id);
@@ -651,6 +715,74 @@ walk_entry(struct mbox_walk *w, unsigned int i)
 	w->peer[e[8]] = '\0';
 }
 
+/* Read an unsigned LEB128 number at *pos; -1 if it runs past len. */
+static int
+get_varint(const unsigned char *p, size_t len, size_t *pos, uint64_t *v)
+{
+	unsigned int	shift = 0;
+
+	*v = 0;
+	while (*pos < len && shift < 64) {
+		*v |= (uint64_t)(p[*pos] & 0x7f) << shift;
+		if ((p[(*pos)++] & 0x80) == 0)
+			return (0);
+		shift += 7;
+	}
+	return (-1);
+}
+
+/*
+ * Expand a packed record (see mbox_pack) into the walk's buffer in the
+ * plain layout, be64(id) u8 n peer per entry, and index it: the rest of
+ * the walk reads one layout. first is the id in the record's key.
+ */
+static int
+walk_load_packed(struct mbox_walk *w, uint64_t first, const unsigned char *p,
+    size_t len)
+{
+	const unsigned char	*peer[MBOX_MAX_PEERS];
+	unsigned char		 peerlen[MBOX_MAX_PEERS];
+	size_t			 pos = 2, out = 0;
+	uint64_t		 id = first, delta;
+	unsigned int		 npeers, i;
+
+	if (len < 2 || (npeers = p[1]) == 0 || npeers > MBOX_MAX_PEERS)
+		return (-1);
+	for (i = 0; i < npeers; i++) {
+		if (pos >= len || p[pos] == 0 || p[pos] > PROTO_NAME_MAX ||
+		    pos + 1 + p[pos] > len)
+			return (-1);
+		peerlen[i] = p[pos];
+		peer[i] = p + pos + 1;
+		pos += 1 + p[pos];
+	}
+	/* each entry takes at least 2 bytes, and expands to at most 9 + 32 */
+	if ((len - pos) / 2 * MBOX_ENT_MAX > w->recalloc) {
+		w->recalloc = (len - pos) / 2 * MBOX_ENT_MAX;
+		w->rec = xreallocarray(w->rec, 1, w->recalloc);
+	}
+	while (pos < len) {
+		if (get_varint(p, len, &pos, &delta) == -1 || pos >= len ||
+		    p[pos] >= npeers || (w->ne > 0 && delta == 0) ||
+		    (w->ne == 0 && delta != 0) || delta > UINT64_MAX - id)
+			return (-1);
+		id += delta;
+		i = p[pos++];
+		if (w->ne == w->ealloc) {
+			w->ealloc = w->ealloc == 0 ? 64 : w->ealloc * 2;
+			w->eoff = xreallocarray(w->eoff, w->ealloc,
+			    sizeof(*w->eoff));
+		}
+		w->eoff[w->ne++] = out;
+		store_put_be64(w->rec + out, id);
+		w->rec[out + 8] = peerlen[i];
+		memcpy(w->rec + out + 9, peer[i], peerlen[i]);
+		out += 9 + peerlen[i];
+	}
+	w->reclen = out;
+	return (w->ne == 0 ? -1 : 0);
+}
+
 /* Take the record the cursor returned (ret): copy and index it. */
 static int
 walk_load(struct mbox_walk *w, int ret)
@@ -669,6 +801,9 @@ walk_load(struct mbox_walk *w, int ret)
 		return (0);	/* another owner's box */
 	p = w->d.data;
 	len = w->d.size;
+	if (len > 0 && p[0] == MBOX_PACKED)
+		return (walk_load_packed(w, store_get_be64((unsigned char *)
+		    w->k.data + w->plen), p, len));
 	if (len > w->recalloc) {
 		w->rec = xreallocarray(w->rec, 1, len);
 		w->recalloc = len;

@@ -20,6 +20,7 @@
 
 #include "proto.h"
 #include "store.h"
+#include "store-int.h"		/* the layout test writes a raw record */
 #include "tap.h"
 
 #define KEY_MAX		(PROTO_NAME_MAX + 1 + 8)
@@ -215,6 +216,113 @@ test_big_group(struct store *st)
 	tap_is_int(store_pending_count(st, "will", first + 1499, &count), 0,
 	    "pending after the abort");
 	tap_ok(count == 0, "... none");
+}
+
+/* pat's messages from 100 senders, read three ways; 0 when all agree. */
+static int
+layout_check(struct store *st, uint64_t first, const char *what)
+{
+	struct store_msg	m;
+	struct run		r;
+	uint64_t		count;
+	int			more, bad = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.next = first;
+	r.step = 1;
+	if (!tap_is_int(store_inbox_scan(st, "pat", first - 1, 0, run_cb, &r),
+	    100, "%s: inbox_scan of pat: 100", what) || r.bad != 0)
+		bad++;
+	memset(&r, 0, sizeof(r));
+	r.next = first + 42;
+	r.step = 1;
+	if (!tap_is_int(store_history_scan(st, "pat", "s42", 0, 10, 0, run_cb,
+	    &r, &more), 1, "%s: history of pat with s42: one message", what) ||
+	    r.bad != 0)
+		bad++;
+	if (!tap_ok(store_pending_count(st, "pat", first + 49, &count) == 0 &&
+	    count == 50, "%s: 50 pending after the 50th (%" PRIu64 ")", what,
+	    count))
+		bad++;
+	if (!tap_ok(store_msg_get(st, first + 99, &m) == 1 &&
+	    strcmp(m.from, "s99") == 0, "%s: the last is from s99", what))
+		bad++;
+	return (bad);
+}
+
+/*
+ * Mailbox records: the packed layout that this version writes, split at
+ * 64 distinct peers, and the plain layout of 0.2.0 databases, which it
+ * still reads. pat gets one message from each of 100 senders in one
+ * group; then pat's records are replaced by one record of the plain
+ * layout, and every read must give the same answers.
+ */
+static void
+test_mbox_layouts(struct store *st)
+{
+	unsigned char	 key[KEY_MAX], rec[100 * (9 + PROTO_NAME_MAX)];
+	char		 from[8], text[32];
+	uint64_t	 first;
+	size_t		 klen, len = 0;
+	unsigned int	 i, bad = 0, nrec = 0;
+	DB_TXN		*txn;
+	DBC		*c;
+	DBT		 k, d;
+	char		 err[256];
+
+	first = add(st, "xena", "zoe", "before", NULL, 60000) + 1;
+	for (i = 0; i < 100; i++) {
+		snprintf(from, sizeof(from), "s%02u", i);
+		snprintf(text, sizeof(text), "big %" PRIu64, first + i);
+		if (add(st, from, "pat", text, NULL, 60001 + i) != first + i)
+			bad++;
+	}
+	tap_is_int(store_commit(st), 0, "commit 100 messages to pat");
+	tap_is_int((int)bad, 0, "... from 100 senders, consecutive ids");
+	tap_is_int(layout_check(st, first, "packed"), 0, "packed records "
+	    "read back");
+
+	/* replace pat's inbox records by one of the plain layout */
+	if (st->env->txn_begin(st->env, NULL, &txn, 0) != 0) {
+		tap_ok(0, "txn_begin");
+		return;
+	}
+	klen = store_key_mbox(key, "pat", 0);
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = key;
+	k.size = (u_int32_t)klen;
+	st->db[SDB_INBOX]->cursor(st->db[SDB_INBOX], txn, &c, 0);
+	for (i = c->get(c, &k, &d, DB_SET_RANGE); i == 0 &&
+	    k.size == klen && memcmp(k.data, key, klen - 8) == 0;
+	    i = c->get(c, &k, &d, DB_NEXT)) {
+		if (nrec++ == 0)
+			tap_ok(d.size > 0 && ((unsigned char *)d.data)[0] ==
+			    0x01, "pat's first record is packed");
+		c->del(c, 0);
+	}
+	c->close(c);
+	tap_ok(nrec == 2, "100 senders make 2 packed records (%u)", nrec);
+	for (i = 0; i < 100; i++) {
+		store_put_be64(rec + len, first + i);
+		rec[len + 8] = 3;
+		snprintf((char *)rec + len + 9, 4, "s%02u", i);
+		len += 12;
+	}
+	klen = store_key_mbox(key, "pat", first);
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = key;
+	k.size = (u_int32_t)klen;
+	d.data = rec;
+	d.size = (u_int32_t)len;
+	tap_is_int(st->db[SDB_INBOX]->put(st->db[SDB_INBOX], txn, &k, &d, 0), 0,
+	    "put one record of the plain layout");
+	tap_is_int(txn->commit(txn, 0), 0, "commit it");
+	tap_is_int(layout_check(st, first, "plain"), 0, "the plain record "
+	    "reads the same");
+	tap_is_int(store_verify(st, err, sizeof(err)), 1, "store_verify over "
+	    "both layouts: %s", err);
 }
 
 /* Remove the temporary database directory (flat: BDB files only). */
@@ -594,6 +702,7 @@ main(void)
 	test_sync(st);
 	test_history(st);
 	test_big_group(st);
+	test_mbox_layouts(st);
 	tap_is_int(store_verify(st, err, sizeof(err)), 1, "store_verify: %s",
 	    err);
 	last = store_last_id(st);
