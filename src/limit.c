@@ -51,13 +51,8 @@ struct limits {
 static unsigned int
 limit_hash(enum limit_kind kind, const char *key)
 {
-	uint32_t	h = 2166136261u ^ (uint32_t)kind;
-
-	for (; *key != '\0'; key++) {
-		h ^= (unsigned char)*key;
-		h *= 16777619u;
-	}
-	return (h % LIMIT_BUCKETS);
+	return (proto_fnv1a(PROTO_FNV_BASIS ^ (uint32_t)kind, key) %
+	    LIMIT_BUCKETS);
 }
 
 static struct limit_entry *

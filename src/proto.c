@@ -256,6 +256,20 @@ proto_copy(char *dst, const char *src, size_t size)
 	return (n);
 }
 
+/*
+ * FNV-1a of a NUL-terminated string, going on from h (PROTO_FNV_BASIS to
+ * start): the hash of the server's name tables.
+ */
+uint32_t
+proto_fnv1a(uint32_t h, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return (h);
+}
+
 /* Milliseconds since the epoch, UTC. */
 int64_t
 proto_now_ms(void)

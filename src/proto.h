@@ -52,6 +52,8 @@ struct proto_cmd {
 	size_t		 restlen;
 };
 
+#define PROTO_FNV_BASIS	2166136261u
+
 int	proto_parse(char *, size_t, struct proto_cmd *);
 int	proto_split(struct proto_cmd *);
 int	proto_line_clean(const char *, size_t);
@@ -62,6 +64,7 @@ int	proto_parse_id(const char *, uint64_t *);
 int	proto_parse_count(const char *, unsigned int, unsigned int *);
 void	proto_lower(char *, const char *, size_t);
 size_t	proto_copy(char *, const char *, size_t);
+uint32_t proto_fnv1a(uint32_t, const char *);
 void	proto_format_time(int64_t, char *);
 size_t	proto_fmt_u64(char *, uint64_t);
 int64_t	proto_now_ms(void);

@@ -44,13 +44,7 @@ session_set_state(struct conn *c, enum sess_state s)
 static unsigned int
 online_bucket(const char *lname)
 {
-	uint32_t	h = 2166136261u;
-
-	for (; *lname != '\0'; lname++) {
-		h ^= (unsigned char)*lname;
-		h *= 16777619u;
-	}
-	return (h % ONLINE_BUCKETS);
+	return (proto_fnv1a(PROTO_FNV_BASIS, lname) % ONLINE_BUCKETS);
 }
 
 /* The online entry of an account, or NULL when it has no session. */

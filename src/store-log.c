@@ -230,21 +230,12 @@ bad:
 	return (-1);
 }
 
-static uint32_t
-mbox_hash(const char *owner)
-{
-	uint32_t	h = 2166136261u;	/* FNV-1a */
-
-	while (*owner != '\0')
-		h = (h ^ (unsigned char)*owner++) * 16777619u;
-	return (h);
-}
-
 /* The hash slot of owner: where it is, or the empty one it would take. */
 static uint32_t *
 mbox_slot(struct mbox_stage *ms, const char *owner)
 {
-	size_t		 i = mbox_hash(owner) & (ms->tabsize - 1);
+	size_t		 i = proto_fnv1a(PROTO_FNV_BASIS, owner) &
+		    (ms->tabsize - 1);
 	uint32_t	*slot;
 
 	for (;; i = (i + 1) & (ms->tabsize - 1)) {
