@@ -174,7 +174,8 @@ group_reply_acked(struct evbuffer *out, const struct group_op *op)
 static void
 group_log_msg(const struct group_op *op)
 {
-	char	line[128];
+	/* at most 8 + 20 + 6 + 32 + 4 + 32 + 6 + 20 = 128 bytes */
+	char	line[160];
 	size_t	n;
 
 	memcpy(line, "message ", 8);
