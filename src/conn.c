@@ -45,7 +45,27 @@ static void	conn_park_sweep_cb(evutil_socket_t, short, void *);
 static void	conn_park_cb(evutil_socket_t, short, void *);
 static void	conn_park_arm(struct conn *);
 
-/* Count what leaves the output buffer for the socket (STATS bytes_out). */
+/*
+ * Output added to a plain connection: write it at the end of the loop
+ * pass (conn_flush_cb), after the commit group has answered.
+ */
+static void
+conn_flush_queue(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	if (c->flags & (CONN_FLUSHQ | CONN_TLS | CONN_DEAD))
+		return;
+	if (TAILQ_EMPTY(&srv->flushq))
+		event_active(srv->flush_ev, EV_TIMEOUT, 0);
+	TAILQ_INSERT_TAIL(&srv->flushq, c, flush_entry);
+	c->flags |= CONN_FLUSHQ;
+}
+
+/*
+ * Every change of the output buffer: count what leaves it for the socket
+ * (STATS bytes_out), and queue what is added for this pass's write.
+ */
 void
 conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
@@ -53,6 +73,71 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct conn	*c = arg;
 
 	c->srv->stats.bytes_out += info->n_deleted;
+	if (info->n_added > 0)
+		conn_flush_queue(c);
+}
+
+/*
+ * Can the pass's write go straight to the socket? Only when nothing waits
+ * for the write callback: not a close or STARTTLS after the reply, not a
+ * paused reader or a pump with more to send, and libevent is not already
+ * writing the rest of an earlier pass.
+ */
+static int
+conn_direct_write_ok(struct conn *c)
+{
+	if (c->flags & (CONN_TLS | CONN_STARTTLS | CONN_OUTFULL | CONN_DEAD |
+	    CONN_PARKED))
+		return (0);
+	if (c->state == S_CLOSING || (c->state == S_READY && !c->caught_up))
+		return (0);
+	return (!(bufferevent_get_enabled(c->bev) & EV_WRITE));
+}
+
+/*
+ * Write a plain connection's output now. Its bufferevent keeps EV_WRITE
+ * disabled while the output is empty: waiting for "writable" would cost
+ * two epoll_ctl calls and a loop pass per reply. What the socket does not
+ * take, or what a write callback must follow, goes to libevent as before.
+ */
+static void
+conn_flush(struct conn *c)
+{
+	struct evbuffer	*out;
+	int		 n;
+
+	if (c->flags & (CONN_DEAD | CONN_PARKED | CONN_TLS) || c->bev == NULL)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	if (conn_direct_write_ok(c)) {
+		/* the bufferevent freezes the start of its output buffer */
+		evbuffer_unfreeze(out, 1);
+		n = evbuffer_write(out, c->fd);
+		evbuffer_freeze(out, 1);
+		if (n > 0) {
+			c->flags |= CONN_ACTIVE;
+			if (evbuffer_get_length(out) == 0)
+				return;
+		}
+		/* the rest, or the error, is the write event's */
+	}
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* The end of a loop pass: write what the pass added to plain outputs. */
+void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
+		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
+		c->flags &= ~CONN_FLUSHQ;
+		conn_flush(c);
+	}
 }
 
 /* Milliseconds on the monotonic clock. */
@@ -111,7 +196,13 @@ conn_setup_bev(struct conn *c)
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	conn_apply_bev(c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (c->flags & CONN_TLS)
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	else {
+		/* conn_flush writes, or turns EV_WRITE on for the rest */
+		bufferevent_enable(c->bev, EV_READ);
+		bufferevent_disable(c->bev, EV_WRITE);
+	}
 }
 
 /* Set up a new bufferevent (connect, TLS, STARTTLS): the idle timer starts. */
@@ -443,6 +534,10 @@ conn_close(struct conn *c, const char *reason)
 		c->job = NULL;
 	}
 	session_logout(c);
+	if (c->flags & CONN_FLUSHQ) {
+		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
+		c->flags &= ~CONN_FLUSHQ;
+	}
 	c->flags |= CONN_DEAD;
 	if (c->flags & CONN_PARKED) {
 		event_del(&c->park_ev);
@@ -608,6 +703,10 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		session_pump(c);
 	if (c->flags & CONN_OUTFULL)
 		conn_resume(c);
+	/* drained: the next pass's output goes out through conn_flush */
+	if (!(c->flags & (CONN_TLS | CONN_DEAD)) && c->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		bufferevent_disable(c->bev, EV_WRITE);
 }
 
 static void

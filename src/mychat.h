@@ -56,6 +56,7 @@ enum sess_state {
 #define CONN_PARKED	0x0080	/* quiet: no bufferevent, park_ev watches */
 #define CONN_ACTIVE	0x0100	/* read or wrote since the last park sweep */
 #define CONN_SHORT_TO	0x0200	/* read timeout is what was left when parked */
+#define CONN_FLUSHQ	0x0400	/* on srv->flushq: output to write this pass */
 
 /*
  * One client connection and its protocol session.
@@ -102,6 +103,7 @@ struct conn {
 	/* server's list while open, then the reaper's (srv->dead) */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 user_entry;	/* sessions of one account */
+	TAILQ_ENTRY(conn)	 flush_entry;	/* while CONN_FLUSHQ */
 
 	struct event		 park_ev;	/* while CONN_PARKED */
 };
@@ -188,6 +190,8 @@ struct server {
 	unsigned int		 nonline;
 	struct commit_group		 group;
 	struct event		*reap_ev;
+	struct conn_list	 flushq;	/* plain output to write (conn.c) */
+	struct event		*flush_ev;	/* writes flushq, end of the pass */
 	struct event		 park_ev;	/* conn.c sweep, PARK_SECS */
 	int			 park_on;	/* park_ev is assigned */
 	struct event		*housekeep_ev;
@@ -220,6 +224,7 @@ int		 conn_output_full(struct conn *);
 void		 conn_resume(struct conn *);
 void		 conn_reap(struct server *);
 void		 conn_reap_cb(evutil_socket_t, short, void *);
+void		 conn_flush_cb(evutil_socket_t, short, void *);
 int		 conn_starttls(struct conn *);
 
 /* cmd.c */

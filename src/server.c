@@ -39,6 +39,7 @@ server_open(struct server *srv, char *err, size_t errlen)
 
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->dead);
+	TAILQ_INIT(&srv->flushq);
 	if (store_open(&srv->store, cf->dbdir, cf->durability ==
 	    DURABLE_NOSYNC ? STORE_NOSYNC : 0, dberr, sizeof(dberr)) == -1) {
 		snprintf(err, errlen, "database: %s", dberr);
@@ -61,6 +62,9 @@ server_open(struct server *srv, char *err, size_t errlen)
 	group_init(srv);
 	srv->reap_ev = event_new(srv->base, -1, 0, server_reap_cb, srv);
 	if (srv->reap_ev == NULL)
+		fatalx("%s: event_new", __func__);
+	srv->flush_ev = event_new(srv->base, -1, 0, conn_flush_cb, srv);
+	if (srv->flush_ev == NULL)
 		fatalx("%s: event_new", __func__);
 	return (0);
 }
@@ -90,6 +94,8 @@ server_close(struct server *srv)
 	srv->limits = NULL;
 	event_free(srv->reap_ev);
 	srv->reap_ev = NULL;
+	event_free(srv->flush_ev);
+	srv->flush_ev = NULL;
 	tls_free(srv->tls);
 	srv->tls = NULL;
 	free(srv->linebuf);
