@@ -645,8 +645,8 @@ conn_process(struct conn *c)
 			evbuffer_drain(in, len + eol_len);
 			continue;
 		}
-		evbuffer_remove(in, srv->linebuf, len);
-		evbuffer_drain(in, eol_len);
+		/* the line and its LF in one go (linebuf: max_line + 2) */
+		evbuffer_remove(in, srv->linebuf, len + eol_len);
 		srv->stats.bytes_in += len + eol_len;
 		if (len > 0 && srv->linebuf[len - 1] == '\r')
 			len--;
