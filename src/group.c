@@ -30,8 +30,6 @@ group_init(struct server *srv)
 	g->commit_ev = event_new(srv->base, -1, 0, group_commit_cb, srv);
 	if (g->commit_ev == NULL)
 		fatalx("%s: event_new", __func__);
-	if ((g->receipts = evbuffer_new()) == NULL)
-		fatalx("%s: evbuffer_new", __func__);
 }
 
 void
@@ -41,8 +39,7 @@ group_free(struct server *srv)
 
 	if (g->commit_ev != NULL)
 		event_free(g->commit_ev);
-	if (g->receipts != NULL)
-		evbuffer_free(g->receipts);
+	free(g->rcpts);
 	free(g->ops);
 	free(g->buf);
 	memset(g, 0, sizeof(*g));
@@ -236,6 +233,7 @@ group_deliver(struct server *srv, struct group_op *op)
 
 	if ((o = session_find(srv, op->rcpt)) == NULL)
 		return;
+	unacked_add(&o->unacked, op->id, op->name);
 	TAILQ_FOREACH(c, &o->conns, user_entry)
 		session_push_msg(c, op->id, srv->group.buf + op->line_off,
 		    op->line_len);
@@ -244,70 +242,111 @@ group_deliver(struct server *srv, struct group_op *op)
 /* One ACKED push per sender, to all of its sessions. */
 struct receipt_ctx {
 	struct server	*srv;
-	const char	*by;
-	char		 sender[PROTO_NAME_MAX + 1];
-	uint64_t	 max;
 	uint64_t	 acked;		/* messages this ACK covered */
 };
 
-static void
-group_receipt_flush(struct receipt_ctx *rc)
+/*
+ * Senders come in id order, as runs of messages from one sender; a run
+ * from the sender of the run before it only raises that run's id.
+ */
+static int
+group_receipt_cb(const char *sender, uint64_t id, void *arg)
 {
-	struct online	*o;
-	struct conn	*c;
-	char		 line[PROTO_NAME_MAX + 48];
-	size_t		 n;
+	struct receipt_ctx	*rc = arg;
+	struct commit_group	*g = &rc->srv->group;
+	struct receipt		*r;
 
-	if (rc->sender[0] == '\0')
-		return;
-	if ((o = session_find(rc->srv, rc->sender)) != NULL) {
-		/* "ACKED <id> <by>", by hand: one per acknowledged message */
+	rc->acked++;
+	if (g->nrcpts > 0 && strcmp(g->rcpts[g->nrcpts - 1].sender,
+	    sender) == 0) {
+		g->rcpts[g->nrcpts - 1].max = id;
+		return (0);
+	}
+	if (g->nrcpts == g->rcptsalloc) {
+		g->rcptsalloc = g->rcptsalloc == 0 ? 16 : g->rcptsalloc * 2;
+		g->rcpts = xreallocarray(g->rcpts, g->rcptsalloc,
+		    sizeof(*g->rcpts));
+	}
+	r = &g->rcpts[g->nrcpts++];
+	proto_copy(r->sender, sender, sizeof(r->sender));
+	r->max = id;
+	return (0);
+}
+
+/* By sender, then id: each sender's last run has its highest id. */
+static int
+group_receipt_cmp(const void *a, const void *b)
+{
+	const struct receipt	*ra = a, *rb = b;
+	int			 d;
+
+	if ((d = strcmp(ra->sender, rb->sender)) != 0)
+		return (d);
+	return (ra->max < rb->max ? -1 : ra->max > rb->max);
+}
+
+/* "ACKED <id> <by>" to every session of each sender, once per sender. */
+static void
+group_receipt_send(struct server *srv, const char *by)
+{
+	struct commit_group	*g = &srv->group;
+	struct receipt		*r;
+	struct online		*o;
+	struct conn		*c;
+	char			 line[PROTO_NAME_MAX + 48];
+	size_t			 i, n;
+
+	/* interleaved senders made several runs each: one receipt per sender */
+	if (g->nrcpts > 1)
+		qsort(g->rcpts, g->nrcpts, sizeof(*g->rcpts), group_receipt_cmp);
+	for (i = 0; i < g->nrcpts; i++) {
+		r = &g->rcpts[i];
+		if (i + 1 < g->nrcpts && strcmp(r->sender,
+		    g->rcpts[i + 1].sender) == 0)
+			continue;
+		if ((o = session_find(srv, r->sender)) == NULL)
+			continue;
+		/* by hand: one per acknowledged batch */
 		memcpy(line, "ACKED ", 6);
-		n = 6 + proto_fmt_u64(line + 6, rc->max);
+		n = 6 + proto_fmt_u64(line + 6, r->max);
 		line[n++] = ' ';
-		n += proto_copy(line + n, rc->by, PROTO_NAME_MAX + 1);
+		n += proto_copy(line + n, by, PROTO_NAME_MAX + 1);
 		memcpy(line + n, "\r\n", 2);
 		n += 2;
 		TAILQ_FOREACH(c, &o->conns, user_entry)
 			if (c->state == S_READY)
 				conn_push(c, line, n);
 	}
-	rc->sender[0] = '\0';
-}
-
-/*
- * Senders are walked in id order; the highest id per sender is what its
- * receipt says. A sender seen again later gets a second, higher receipt,
- * which is harmless (receipts are cumulative).
- */
-static int
-group_receipt_cb(const char *sender, uint64_t id, void *arg)
-{
-	struct receipt_ctx	*rc = arg;
-
-	if (strcmp(sender, rc->sender) != 0) {
-		group_receipt_flush(rc);
-		proto_copy(rc->sender, sender, sizeof(rc->sender));
+	g->nrcpts = 0;
+	if (g->rcptsalloc > 1024) {
+		/* a long backlog's ACK: do not keep its array */
+		free(g->rcpts);
+		g->rcpts = NULL;
+		g->rcptsalloc = 0;
 	}
-	rc->max = id;
-	rc->acked++;
-	return (0);
 }
 
 static void
 group_receipts(struct server *srv, struct group_op *op)
 {
 	struct receipt_ctx	rc;
+	struct online		*o;
 	char			lname[PROTO_NAME_MAX + 1];
 
 	memset(&rc, 0, sizeof(rc));
 	rc.srv = srv;
-	rc.by = op->name;
-	/* op->count holds the cursor before this ACK */
-	if (store_inbox_senders(srv->store, op->name, op->count, op->id,
+	srv->group.nrcpts = 0;
+	/*
+	 * op->count holds the cursor before this ACK. The senders come from
+	 * what was delivered to the account (unacked.c), else its inbox.
+	 */
+	o = session_find(srv, op->name);
+	if ((o == NULL || unacked_take(&o->unacked, op->count, op->id,
+	    group_receipt_cb, &rc) == -1) &&
+	    store_inbox_senders(srv->store, op->name, op->count, op->id,
 	    group_receipt_cb, &rc) == -1)
 		log_warnx("%s: receipts for %s not sent", __func__, op->name);
-	group_receipt_flush(&rc);
+	group_receipt_send(srv, op->name);
 	proto_lower(lname, op->name, sizeof(lname));
 	limit_pending_add(srv, lname, -(int64_t)rc.acked);
 }

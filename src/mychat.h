@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "proto.h"
 #include "store.h"
+#include "unacked.h"
 
 #define MYCHAT_ADDR_MAX		64	/* numeric address text */
 #define MYCHAT_CONN_ADDR_MAX	46	/* INET6_ADDRSTRLEN */
@@ -115,6 +116,7 @@ struct online {
 	char			 name[PROTO_NAME_MAX + 1];
 	struct conn_list	 conns;
 	unsigned int		 nconns;
+	struct unacked		 unacked;	/* for the ACKED receipts */
 	struct online		*next;		/* hash chain */
 };
 
@@ -143,13 +145,20 @@ struct group_op {
 };
 
 /* The commit group of this loop pass. */
+/* A sender an ACK covered, and its highest message the ACK covered. */
+struct receipt {
+	char		 sender[PROTO_NAME_MAX + 1];	/* lower case */
+	uint64_t	 max;
+};
+
 struct commit_group {
 	struct event	*commit_ev;
 	struct group_op	*ops;
 	size_t		 nops, opsalloc;
 	char		*buf;		/* preformatted push lines */
 	size_t		 buflen, bufalloc;
-	struct evbuffer	*receipts;	/* scratch for ACKED pushes */
+	struct receipt	*rcpts;		/* one ACK's senders (group.c) */
+	size_t		 nrcpts, rcptsalloc;
 };
 
 /* Counters for STATS. */

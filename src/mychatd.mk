@@ -4,7 +4,7 @@ noinst_LIBRARIES += src/libmychatd.a
 src_libmychatd_a_SOURCES = src/mychat.h \
 	src/server.c src/listener.c src/conn.c src/cmd.c src/session.c \
 	src/group.c src/auth.c src/passwd.c src/passwd.h src/tls.c src/limit.c \
-	src/conf.c src/conf.h
+	src/conf.c src/conf.h src/unacked.c src/unacked.h
 src_libmychatd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBEVENT_OPENSSL_CFLAGS) $(LIBCRYPT_CFLAGS)
 MYCHATD_LIBS = src/libmychatd.a $(STORE_LIBS) src/libmychat.a \

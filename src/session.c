@@ -74,6 +74,7 @@ session_login(struct conn *c, const char *name)
 		proto_lower(o->lname, name, sizeof(o->lname));
 		snprintf(o->name, sizeof(o->name), "%s", name);
 		TAILQ_INIT(&o->conns);
+		unacked_start(&o->unacked, store_last_id(srv->store));
 		b = online_bucket(o->lname);
 		o->next = srv->online[b];
 		srv->online[b] = o;
@@ -107,6 +108,7 @@ session_logout(struct conn *c)
 		}
 	}
 	srv->nonline--;
+	unacked_free(&o->unacked);
 	free(o);
 }
 

@@ -40,6 +40,13 @@ t_unit_test_proto_LDADD = src/libmychat.a
 
 TESTS += t/unit/test_proto$(EXEEXT)
 
+check_PROGRAMS += t/unit/test_unacked
+t_unit_test_unacked_SOURCES = t/unit/test_unacked.c t/unit/tap.h
+t_unit_test_unacked_CFLAGS = $(AM_CFLAGS)
+t_unit_test_unacked_LDADD = src/libmychatd.a src/libmychat.a
+
+TESTS += t/unit/test_unacked$(EXEEXT)
+
 # Black-box tests of the server.
 TESTS += t/foundation.bats t/park.bats
 

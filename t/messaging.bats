@@ -387,6 +387,124 @@ time_is_now() {
 	no_more_pushes c
 }
 
+@test "receipts: exact ids per sender when an ACK covers part of interleaved messages" {
+	local alice carol bob a1 c2 a3 c4
+
+	alice=$(uniq_name a)
+	carol=$(uniq_name c)
+	bob=$(uniq_name b)
+	register_on a "$alice" pw
+	register_on c "$carol" pw
+	register_on b "$bob" pw
+	send a "TO $bob"
+	expect_reply a 200
+	send c "TO $bob"
+	expect_reply c 200
+	msg_ok a "a1" delivered
+	a1=$MSGID
+	expect_msg b "$a1" "$alice" "a1"
+	msg_ok c "c2" delivered
+	c2=$MSGID
+	expect_msg b "$c2" "$carol" "c2"
+	msg_ok a "a3" delivered
+	a3=$MSGID
+	expect_msg b "$a3" "$alice" "a3"
+	msg_ok c "c4" delivered
+	c4=$MSGID
+	expect_msg b "$c4" "$carol" "c4"
+
+	# Up to a3: alice's receipt names a3, carol's names c2, not c4.
+	send b "ACK $a3"
+	expect_reply b 200 "^200 acked $a3\$"
+	expect_push a "^ACKED $a3 $bob\$"
+	expect_push c "^ACKED $c2 $bob\$"
+	no_more_pushes a
+	no_more_pushes c
+	# The rest: carol only.
+	send b "ACK $c4"
+	expect_reply b 200 "^200 acked $c4\$"
+	expect_push c "^ACKED $c4 $bob\$"
+	no_more_pushes a
+	no_more_pushes c
+}
+
+@test "receipts: right after a backlog queued offline, and past 64 unacknowledged messages" {
+	local alice carol bob q l cm buf i ids=()
+
+	alice=$(uniq_name a)
+	carol=$(uniq_name c)
+	bob=$(uniq_name b)
+	register_on a "$alice" pw
+	register_on c "$carol" pw
+	offline_account b "$bob"
+	send c "TO $bob"
+	expect_reply c 503
+	msg_ok c "queued" queued
+	q=$MSGID
+
+	# One ACK over carol's message queued offline and alice's delivered
+	# live: both senders get a receipt.
+	login_on b "$bob" pw
+	expect_msg b "$q" "$carol" "queued"
+	send a "TO $bob"
+	expect_reply a 200
+	msg_ok a "live" delivered
+	l=$MSGID
+	expect_msg b "$l" "$alice" "live"
+	send b "ACK $l"
+	expect_reply b 200 "^200 acked $l\$"
+	expect_push a "^ACKED $l $bob\$"
+	expect_push c "^ACKED $q $bob\$"
+	no_more_pushes a first
+	no_more_pushes c first
+
+	# 40 from alice, 1 from carol, 30 from alice, none acknowledged: more
+	# than the server keeps in memory (64). ACK alice's 35th, then the
+	# last, then one more message.
+	buf=
+	for ((i = 1; i <= 70; i++)); do
+		buf+="MSG many $i"$'\r\n'
+	done
+	send_raw a '%s' "${buf%%MSG many 41*}"
+	for ((i = 1; i <= 40; i++)); do
+		expect_reply a 250 '^250 [0-9]+ delivered$'
+		ids+=("$(echo "$LAST_REPLY" | cut -d' ' -f2)")
+	done
+	msg_ok c "middle" delivered
+	cm=$MSGID
+	send_raw a '%s' "MSG many 41${buf#*MSG many 41}"
+	for ((i = 41; i <= 70; i++)); do
+		expect_reply a 250 '^250 [0-9]+ delivered$'
+		ids+=("$(echo "$LAST_REPLY" | cut -d' ' -f2)")
+	done
+	for ((i = 1; i <= 40; i++)); do
+		expect_msg b "${ids[i - 1]}" "$alice" "many $i"
+	done
+	expect_msg b "$cm" "$carol" "middle"
+	for ((i = 41; i <= 70; i++)); do
+		expect_msg b "${ids[i - 1]}" "$alice" "many $i"
+	done
+	send b "ACK ${ids[34]}"
+	expect_reply b 200 "^200 acked ${ids[34]}\$"
+	expect_push a "^ACKED ${ids[34]} $bob\$"
+	no_more_pushes c second
+	send b "ACK ${ids[69]}"
+	expect_reply b 200 "^200 acked ${ids[69]}\$"
+	expect_push a "^ACKED ${ids[69]} $bob\$"
+	expect_push c "^ACKED $cm $bob\$"
+	no_more_pushes a third
+	no_more_pushes c third
+	msg_ok a "after" delivered
+	expect_msg b "$MSGID" "$alice" "after"
+	send b "ACK $MSGID"
+	expect_reply b 200 "^200 acked $MSGID\$"
+	expect_push a "^ACKED $MSGID $bob\$"
+	no_more_pushes a fourth
+
+	login_on b2 "$bob" pw
+	assert_equal "$LAST_REPLY" "200 welcome $bob, 0 waiting"
+}
+
 @test "two sessions of one account both get every push" {
 	local alice bob id
 
