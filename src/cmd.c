@@ -250,7 +250,7 @@ cmd_starttls(struct conn *c, struct proto_cmd *cmd)
 	 * handshake starts once the 220 is flushed.
 	 */
 	c->flags |= CONN_STARTTLS;
-	bufferevent_disable(c->bev, EV_READ);
+	conn_read_enable(c, 0);
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 	if (c->nwait == 0 && evbuffer_get_length(conn_output(c)) == 0)

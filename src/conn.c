@@ -9,6 +9,15 @@
  * commands and stops receiving pushes (they stay in the log) until the
  * output drains to half the limit.
  *
+ * A plain connection does its own socket I/O on the hot path, for fewer
+ * system calls per loop pass: rd_ev reads the socket with one read(2)
+ * (evbuffer_read would ask FIONREAD first), and what a pass adds to the
+ * output is written at the end of the pass (conn_flush), after the commit
+ * group has answered, instead of waiting for "writable" (two epoll_ctl
+ * calls per connection per pass). The bufferevent keeps the two buffers
+ * and writes only what the socket did not take at once. TLS connections
+ * leave all of it to bufferevent_openssl.
+ *
  * Most connections are quiet most of the time, and a bufferevent with its
  * two evbuffers and callbacks is about 1 KiB of the ~1.5 KiB an idle
  * session costs. A connection that read and wrote nothing for a whole
@@ -36,7 +45,17 @@
 #include "mychat.h"
 #include "xmalloc.h"
 
+/* What holds a plain connection's reading off (c->rd_off). */
+#define RD_PAUSED	0x01	/* EOF, closing, STARTTLS, a full output */
+#define RD_FULL		0x02	/* the input is at CONN_INPUT_MAX */
+
+/* Input held unparsed at most: a line and 16 KiB more. */
+#define CONN_INPUT_MAX(cf)	((size_t)(cf)->max_line + 16384)
+
 static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_sock_read_cb(evutil_socket_t, short, void *);
+static void	conn_read_arm(struct conn *);
+static void	conn_eof(struct conn *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_process(struct conn *);
@@ -150,16 +169,34 @@ conn_now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* The idle timeout of the read side: whole, or what was left when parked. */
+static struct timeval *
+conn_read_timeout(struct conn *c, struct timeval *tv)
+{
+	struct conf	*cf = c->srv->conf;
+	int64_t		 ms;
+
+	if (cf->idle_timeout <= 0)
+		return (NULL);
+	ms = (int64_t)cf->idle_timeout * 1000;
+	if (c->flags & CONN_SHORT_TO) {
+		/* woken: the idle timer runs on from the last read, not from now */
+		ms -= conn_now_ms() - c->read_ms;
+		if (ms < 1)
+			ms = 1;
+	}
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return (tv);
+}
+
 /* Watermarks, single read/write sizes and timeouts of the bufferevent. */
 static void
 conn_apply_bev(struct conn *c)
 {
 	struct conf	*cf = c->srv->conf;
-	struct timeval	 tv, left;
-	int64_t		 ms;
+	struct timeval	 tv, rtv, *wtv = NULL;
 
-	/* read at most a line and some more before we parse */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, cf->max_line + 16384);
 	/* the write callback fires when output drains to half the limit */
 	bufferevent_setwatermark(c->bev, EV_WRITE, cf->out_limit / 2, 0);
 	/*
@@ -169,24 +206,21 @@ conn_apply_bev(struct conn *c)
 	 * output limit's worth, and read a full line.
 	 */
 	bufferevent_set_max_single_write(c->bev, cf->out_limit);
-	bufferevent_set_max_single_read(c->bev, cf->max_line + 16384);
-	if (cf->idle_timeout <= 0) {
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
+	if (cf->idle_timeout > 0) {
+		tv.tv_sec = cf->idle_timeout;
+		tv.tv_usec = 0;
+		wtv = &tv;
+	}
+	if (!(c->flags & CONN_TLS)) {
+		/* plain: rd_ev reads (conn_sock_read_cb), the bufferevent writes */
+		bufferevent_set_timeouts(c->bev, NULL, wtv);
+		conn_read_arm(c);
 		return;
 	}
-	tv.tv_sec = cf->idle_timeout;
-	tv.tv_usec = 0;
-	if (!(c->flags & CONN_SHORT_TO)) {
-		bufferevent_set_timeouts(c->bev, &tv, &tv);
-		return;
-	}
-	/* woken: the idle timer runs on from the last read, not from now */
-	ms = (int64_t)cf->idle_timeout * 1000 - (conn_now_ms() - c->read_ms);
-	if (ms < 1)
-		ms = 1;
-	left.tv_sec = (time_t)(ms / 1000);
-	left.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	bufferevent_set_timeouts(c->bev, &left, &tv);
+	/* read at most a line and some more before we parse */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX(cf));
+	bufferevent_set_max_single_read(c->bev, CONN_INPUT_MAX(cf));
+	bufferevent_set_timeouts(c->bev, conn_read_timeout(c, &rtv), wtv);
 }
 
 /* Callbacks, limits and events of a new or woken bufferevent. */
@@ -194,15 +228,63 @@ static void
 conn_setup_bev(struct conn *c)
 {
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	conn_apply_bev(c);
-	if (c->flags & CONN_TLS)
+	if (c->flags & CONN_TLS) {
+		bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb,
+		    conn_event_cb, c);
+		conn_apply_bev(c);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	else {
-		/* conn_flush writes, or turns EV_WRITE on for the rest */
-		bufferevent_enable(c->bev, EV_READ);
-		bufferevent_disable(c->bev, EV_WRITE);
+		return;
 	}
+	/*
+	 * A plain connection reads its socket itself: one readv per pass,
+	 * without the FIONREAD ioctl that evbuffer_read makes before each
+	 * read. conn_flush writes at the end of the pass and turns EV_WRITE
+	 * on for what the socket did not take. The bufferevent never reads:
+	 * the input is ours to add to.
+	 */
+	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+	c->rd_off = 0;
+	event_assign(&c->rd_ev, c->srv->base, c->fd, EV_READ | EV_PERSIST,
+	    conn_sock_read_cb, c);
+	conn_apply_bev(c);
+}
+
+/*
+ * A plain connection reads while nothing holds reading off: rd_ev is
+ * added again (the idle timer restarts) or deleted. Parked, rd_ev is the
+ * park's.
+ */
+static void
+conn_read_arm(struct conn *c)
+{
+	struct timeval	tv;
+
+	if (c->flags & CONN_PARKED)
+		return;
+	if (c->rd_off != 0 || (c->flags & CONN_DEAD))
+		event_del(&c->rd_ev);
+	else
+		event_add(&c->rd_ev, conn_read_timeout(c, &tv));
+}
+
+/* Stop reading commands (EOF, closing, STARTTLS, a full output) or go on. */
+void
+conn_read_enable(struct conn *c, int on)
+{
+	if (c->flags & CONN_TLS) {
+		if (on)
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	if (on)
+		c->rd_off &= ~RD_PAUSED;
+	else
+		c->rd_off |= RD_PAUSED;
+	conn_read_arm(c);
 }
 
 /* Set up a new bufferevent (connect, TLS, STARTTLS): the idle timer starts. */
@@ -248,9 +330,9 @@ conn_park_arm(struct conn *c)
 	struct timeval	 tv;
 	int64_t		 ms;
 
-	event_del(&c->park_ev);
+	event_del(&c->rd_ev);
 	if (cf->idle_timeout <= 0) {
-		event_add(&c->park_ev, NULL);
+		event_add(&c->rd_ev, NULL);
 		return;
 	}
 	ms = (int64_t)cf->idle_timeout * 1000 - (conn_now_ms() - c->read_ms);
@@ -258,7 +340,7 @@ conn_park_arm(struct conn *c)
 		ms = 1;
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	event_add(&c->park_ev, &tv);
+	event_add(&c->rd_ev, &tv);
 }
 
 /* Can this connection give up its bufferevent now? */
@@ -272,7 +354,7 @@ conn_parkable(struct conn *c)
 		return (0);
 	if (c->state == S_READY && !c->caught_up)
 		return (0);	/* the pump has more to send */
-	if (c->nwait > 0 || c->job != NULL || c->bev == NULL)
+	if (c->nwait > 0 || c->job != NULL || c->bev == NULL || c->rd_off != 0)
 		return (0);
 	if (c->held != NULL && evbuffer_get_length(c->held) > 0)
 		return (0);
@@ -280,10 +362,11 @@ conn_parkable(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0);
 }
 
-/* Free the bufferevent of a quiet connection; park_ev watches the socket. */
+/* Free the bufferevent of a quiet connection; rd_ev watches the socket. */
 static void
 conn_park(struct conn *c)
 {
+	event_del(&c->rd_ev);
 	if (c->held != NULL) {
 		evbuffer_free(c->held);
 		c->held = NULL;
@@ -292,7 +375,7 @@ conn_park(struct conn *c)
 	c->bev = NULL;
 	c->flags |= CONN_PARKED;
 	log_debug("conn %llu: parked", (unsigned long long)c->id);
-	event_assign(&c->park_ev, c->srv->base, c->fd, EV_READ,
+	event_assign(&c->rd_ev, c->srv->base, c->fd, EV_READ,
 	    conn_park_cb, c);
 	conn_park_arm(c);
 }
@@ -302,7 +385,7 @@ static void
 conn_wake(struct conn *c)
 {
 	log_debug("conn %llu: woken", (unsigned long long)c->id);
-	event_del(&c->park_ev);
+	event_del(&c->rd_ev);
 	c->flags &= ~CONN_PARKED;
 	c->flags |= CONN_ACTIVE | CONN_SHORT_TO;
 	c->bev = bufferevent_socket_new(c->srv->base, c->fd, 0);
@@ -510,7 +593,7 @@ conn_close_after(struct conn *c)
 
 	conn_bev(c);
 	session_set_state(c, S_CLOSING);
-	bufferevent_disable(c->bev, EV_READ);
+	conn_read_enable(c, 0);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	if (c->nwait == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -540,12 +623,13 @@ conn_close(struct conn *c, const char *reason)
 	}
 	c->flags |= CONN_DEAD;
 	if (c->flags & CONN_PARKED) {
-		event_del(&c->park_ev);
+		event_del(&c->rd_ev);
 		close(c->fd);
 	} else if (c->bev != NULL) {
 		if (c->flags & CONN_TLS)
 			tls_close(c);	/* close_notify; frees the SSL and fd */
 		else {
+			event_del(&c->rd_ev);
 			bufferevent_free(c->bev);
 			close(c->fd);
 		}
@@ -591,7 +675,7 @@ conn_resume(struct conn *c)
 	if (c->flags & CONN_OUTFULL) {
 		c->flags &= ~CONN_OUTFULL;
 		if (!(c->flags & CONN_EOF))
-			bufferevent_enable(c->bev, EV_READ);
+			conn_read_enable(c, 1);
 	}
 	conn_process(c);
 }
@@ -614,7 +698,7 @@ conn_process(struct conn *c)
 		if (conn_output_full(c)) {
 			/* slow reader: stop reading until the output drains */
 			c->flags |= CONN_OUTFULL;
-			bufferevent_disable(c->bev, EV_READ);
+			conn_read_enable(c, 0);
 			break;
 		}
 		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
@@ -658,6 +742,12 @@ conn_process(struct conn *c)
 		srv->linebuf[len] = '\0';
 		cmd_dispatch(c, srv->linebuf, len);
 	}
+	/* the input went below its limit: read again */
+	if ((c->rd_off & RD_FULL) && !(c->flags & (CONN_DEAD | CONN_TLS)) &&
+	    evbuffer_get_length(in) < CONN_INPUT_MAX(srv->conf)) {
+		c->rd_off &= ~RD_FULL;
+		conn_read_arm(c);
+	}
 	/* the peer shut down its side: answer what it sent, then close */
 	if ((c->flags & (CONN_EOF | CONN_DEAD)) == CONN_EOF &&
 	    c->state != S_AUTHING && c->state != S_CLOSING &&
@@ -665,11 +755,10 @@ conn_process(struct conn *c)
 		conn_close_after(c);
 }
 
+/* Input arrived: run the commands it completes. */
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_input(struct conn *c)
 {
-	struct conn	*c = arg;
-
 	c->read_ms = conn_now_ms();
 	c->flags |= CONN_ACTIVE;
 	if (c->flags & CONN_SHORT_TO) {
@@ -678,6 +767,51 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_apply_bev(c);
 	}
 	conn_process(c);
+}
+
+/* A TLS bufferevent read. */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_input(arg);
+}
+
+/*
+ * A plain socket is readable (or its idle time is up): one read into the
+ * server's read buffer, then into the input, which so grows by what came
+ * rather than by a read's worth of room. While commands wait (a hash, a
+ * full output), input piles up to a line and 16 KiB more at most, then
+ * reading stops until it is parsed.
+ */
+static void
+conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct server	*srv = c->srv;
+	ssize_t		 n;
+
+	if (what & EV_TIMEOUT) {
+		conn_idle_timeout(c);
+		return;
+	}
+	if ((n = read(fd, srv->readbuf, CONN_READ_SIZE)) <= 0) {
+		if (n == 0)
+			conn_eof(c);
+		else if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, "connection error");
+		return;
+	}
+	if (evbuffer_add(bufferevent_get_input(c->bev), srv->readbuf,
+	    (size_t)n) == -1)
+		fatalx("%s: evbuffer_add", __func__);
+	conn_input(c);
+	if ((c->flags & (CONN_DEAD | CONN_TLS | CONN_PARKED)) || c->bev == NULL)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) >=
+	    CONN_INPUT_MAX(srv->conf)) {
+		c->rd_off |= RD_FULL;
+		conn_read_arm(c);
+	}
 }
 
 /* Output drained to the low mark (or empty): close, resume, or pump. */
@@ -727,24 +861,30 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
-		/*
-		 * A half-close (nc -N, a script piping commands) still
-		 * deserves answers to what it sent: finish the buffered
-		 * lines, then close after the last reply is flushed.
-		 */
-		if (c->state == S_CLOSING) {
-			conn_close(c, "connection closed by peer");
-			return;
-		}
-		c->flags |= CONN_EOF;
-		bufferevent_disable(bev, EV_READ);
-		conn_process(c);
+		conn_eof(c);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
 		conn_close(c, tls_error_string(c));
 		return;
 	}
+}
+
+/*
+ * The peer shut down its side. A half-close (nc -N, a script piping
+ * commands) still deserves answers to what it sent: finish the buffered
+ * lines, then close after the last reply is flushed.
+ */
+static void
+conn_eof(struct conn *c)
+{
+	if (c->state == S_CLOSING) {
+		conn_close(c, "connection closed by peer");
+		return;
+	}
+	c->flags |= CONN_EOF;
+	conn_read_enable(c, 0);
+	conn_process(c);
 }
 
 /* No command for idle-timeout seconds: say so and close. */

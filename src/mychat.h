@@ -54,7 +54,7 @@ enum sess_state {
 #define CONN_TLS	0x0008	/* the connection is encrypted */
 #define CONN_STARTTLS	0x0010	/* upgrade after the 220 is flushed */
 #define CONN_EOF	0x0040	/* the peer shut down its side */
-#define CONN_PARKED	0x0080	/* quiet: no bufferevent, park_ev watches */
+#define CONN_PARKED	0x0080	/* quiet: no bufferevent, rd_ev watches */
 #define CONN_ACTIVE	0x0100	/* read or wrote since the last park sweep */
 #define CONN_SHORT_TO	0x0200	/* read timeout is what was left when parked */
 #define CONN_FLUSHQ	0x0400	/* on srv->flushq: output to write this pass */
@@ -63,7 +63,7 @@ enum sess_state {
  * One client connection and its protocol session.
  *
  * A quiet connection is parked (conn.c): its bufferevent, with its two
- * evbuffers, is freed and park_ev alone waits for the socket to become
+ * evbuffers, is freed and rd_ev alone waits for the socket to become
  * readable; anything written wakes it. c->bev is NULL while parked, so
  * everything but conn.c reaches the output through conn_output().
  */
@@ -106,7 +106,13 @@ struct conn {
 	TAILQ_ENTRY(conn)	 user_entry;	/* sessions of one account */
 	TAILQ_ENTRY(conn)	 flush_entry;	/* while CONN_FLUSHQ */
 
-	struct event		 park_ev;	/* while CONN_PARKED */
+	/*
+	 * A plain connection reads its socket with rd_ev (conn.c), parked or
+	 * not; its bufferevent holds the buffers and writes what a pass's
+	 * write left. rd_off says what holds reading off.
+	 */
+	struct event		 rd_ev;
+	unsigned int		 rd_off;
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -207,6 +213,7 @@ struct server {
 	struct event		*checkpoint_ev;
 	struct event		*sig_ev[4];
 	char			*linebuf;	/* one command line, max_line + 1 */
+	char			*readbuf;	/* one read, CONN_READ_SIZE */
 	char			 hostname[256];
 	char			 dummy_hash[160];
 	time_t			 started;
@@ -215,6 +222,7 @@ struct server {
 };
 
 /* conn.c */
+#define CONN_READ_SIZE	16384	/* bytes one read of a plain socket takes */
 struct conn	*conn_new(struct server *, int, const struct sockaddr *, int);
 void		 conn_setup(struct conn *);
 void		 conn_apply_conf(struct conn *);
@@ -235,6 +243,7 @@ void		 conn_reap(struct server *);
 void		 conn_reap_cb(evutil_socket_t, short, void *);
 void		 conn_flush_cb(evutil_socket_t, short, void *);
 int		 conn_starttls(struct conn *);
+void		 conn_read_enable(struct conn *, int);
 
 /* cmd.c */
 void		 cmd_dispatch(struct conn *, char *, size_t);

@@ -56,6 +56,7 @@ server_open(struct server *srv, char *err, size_t errlen)
 	srv->auth = auth_start(srv->base, cf->hash_threads);
 	srv->limits = limit_new();
 	srv->linebuf = xmalloc(cf->max_line + 2);
+	srv->readbuf = xmalloc(CONN_READ_SIZE);
 	if (gethostname(srv->hostname, sizeof(srv->hostname) - 1) == -1)
 		snprintf(srv->hostname, sizeof(srv->hostname), "localhost");
 	srv->started = time(NULL);
@@ -100,4 +101,6 @@ server_close(struct server *srv)
 	srv->tls = NULL;
 	free(srv->linebuf);
 	srv->linebuf = NULL;
+	free(srv->readbuf);
+	srv->readbuf = NULL;
 }

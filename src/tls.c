@@ -115,6 +115,9 @@ conn_starttls(struct conn *c)
 		conn_close(c, "STARTTLS: no TLS context");
 		return (-1);
 	}
+	/* the plain socket's own read event goes with its bufferevent */
+	event_del(&c->rd_ev);
+	c->rd_off = 0;
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	/* a fresh, logged-out session: the login timeout starts again */

@@ -12,6 +12,11 @@
  * server stopped reading, then prints "blocked after N bytes" and sleeps
  * until killed.
  *
+ *	hard-rst authflood PORT NAME PASSWORD QUEUE
+ * the same, after "LOGIN NAME PASSWORD\r\n", with "PING\r\n" lines: what
+ * a client pipelines while its password hashes. QUEUE other connections
+ * send the same LOGIN first, all at once, so that the hash waits its turn.
+ *
  *	hard-rst rate PORT RATE SECONDS
  * sends "PING <n>" at RATE commands per second (a batch every 10 ms, on a
  * fixed schedule: a late batch catches up) for SECONDS, reading the
@@ -95,25 +100,37 @@ rst_rst(int port, const char *text)
 }
 
 static int
-rst_noread(int port)
+rst_noread(int port, const char *first, const char *line)
 {
-	static const char	help[] = "HELP\r\n";
+	static char		chunk[65536];
 	struct pollfd		pfd;
-	size_t			sent = 0;
+	size_t			sent = 0, len = 0, pos = 0, ll = strlen(line);
 	ssize_t			n;
 	int			fd = rst_connect(port);
 
+	/* whole lines, 64 KiB at a time: as fast as the server takes them */
+	while (len + ll <= sizeof(chunk)) {
+		memcpy(chunk + len, line, ll);
+		len += ll;
+	}
+	if (first != NULL) {
+		if (write(fd, first, strlen(first)) != (ssize_t)strlen(first))
+			die("write");
+		sent = strlen(first);
+	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	for (;;) {
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
 		if (poll(&pfd, 1, 2000) == 0)
 			break;		/* 2 s without room: not reading */
-		n = write(fd, help, sizeof(help) - 1);
+		n = write(fd, chunk + pos, len - pos);
 		if (n == -1 && errno != EAGAIN)
 			die("write");
-		if (n > 0)
+		if (n > 0) {
 			sent += (size_t)n;
+			pos = (pos + (size_t)n) % len;
+		}
 	}
 	printf("blocked after %zu bytes\n", sent);
 	fflush(stdout);
@@ -253,17 +270,32 @@ rst_rate(int port, long rate, long secs)
 int
 main(int argc, char *argv[])
 {
+	char	first[256];
+	int	i, fd;
+
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 4 && strcmp(argv[1], "rst") == 0)
 		return (rst_rst(atoi(argv[2]), argv[3]));
 	if (argc == 3 && strcmp(argv[1], "noread") == 0)
-		return (rst_noread(atoi(argv[2])));
+		return (rst_noread(atoi(argv[2]), NULL, "HELP\r\n"));
+	if (argc == 6 && strcmp(argv[1], "authflood") == 0) {
+		snprintf(first, sizeof(first), "LOGIN %s %s\r\n", argv[3],
+		    argv[4]);
+		for (i = 0; i < atoi(argv[5]); i++) {
+			fd = rst_connect(atoi(argv[2]));
+			if (write(fd, first, strlen(first)) !=
+			    (ssize_t)strlen(first))
+				die("write");
+		}
+		return (rst_noread(atoi(argv[2]), first, "PING\r\n"));
+	}
 	if (argc == 5 && strcmp(argv[1], "rate") == 0)
 		return (rst_rate(atoi(argv[2]), atol(argv[3]), atol(argv[4])));
 	if (argc == 4 && strcmp(argv[1], "trickle") == 0)
 		return (rst_trickle(atoi(argv[2]), argv[3]));
 	fprintf(stderr, "usage: hard-rst rst|trickle PORT TEXT\n"
 	    "       hard-rst noread PORT\n"
+	    "       hard-rst authflood PORT NAME PASSWORD QUEUE\n"
 	    "       hard-rst rate PORT RATE SECONDS\n");
 	return (2);
 }
