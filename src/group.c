@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ group_init(struct server *srv)
 	g->commit_ev = event_new(srv->base, -1, 0, group_commit_cb, srv);
 	if (g->commit_ev == NULL)
 		fatalx("%s: event_new", __func__);
+	g->time_ms = INT64_MIN;
 }
 
 void
@@ -103,7 +105,12 @@ group_set_line(struct server *srv, struct group_op *op, uint64_t id,
 	memcpy(p + n, from, fl);
 	n += fl;
 	p[n++] = ' ';
-	proto_format_time(time_ms, p + n);
+	/* the messages of a group mostly share their millisecond */
+	if (time_ms != g->time_ms) {
+		proto_format_time(time_ms, g->time_str);
+		g->time_ms = time_ms;
+	}
+	memcpy(p + n, g->time_str, PROTO_TIME_LEN);
 	n += PROTO_TIME_LEN;
 	p[n++] = ' ';
 	memcpy(p + n, text, len);

@@ -163,6 +163,8 @@ struct commit_group {
 	size_t		 nops, opsalloc;
 	char		*buf;		/* preformatted push lines */
 	size_t		 buflen, bufalloc;
+	int64_t		 time_ms;	/* the last push time formatted */
+	char		 time_str[PROTO_TIME_LEN + 1];
 	struct receipt	*rcpts;		/* one ACK's senders (group.c) */
 	size_t		 nrcpts, rcptsalloc;
 };

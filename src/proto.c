@@ -335,15 +335,44 @@ proto_format_time(int64_t ms, char *buf)
 size_t
 proto_fmt_u64(char *buf, uint64_t v)
 {
-	char	tmp[20];
-	size_t	n = 0, i;
+	static const char	pairs[201] =
+	    "00010203040506070809101112131415161718192021222324"
+	    "25262728293031323334353637383940414243444546474849"
+	    "50515253545556575859606162636465666768697071727374"
+	    "75767778798081828384858687888990919293949596979899";
+	uint64_t		t = v;
+	size_t			n = 1, i;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
+	/* the length first, then the digits from the end, two at a time */
+	for (;;) {
+		if (t < 10)
+			break;
+		if (t < 100) {
+			n += 1;
+			break;
+		}
+		if (t < 1000) {
+			n += 2;
+			break;
+		}
+		if (t < 10000) {
+			n += 3;
+			break;
+		}
+		t /= 10000;
+		n += 4;
+	}
+	i = n;
+	while (v >= 100) {
+		i -= 2;
+		memcpy(buf + i, pairs + (v % 100) * 2, 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		i -= 2;
+		memcpy(buf + i, pairs + v * 2, 2);
+	} else
+		buf[--i] = (char)('0' + v);
 	return (n);
 }
 

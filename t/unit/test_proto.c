@@ -394,6 +394,27 @@ test_time(void)
 		num[n] = '\0';
 		tap_is_str(num, "1000", "fmt_u64: 1000");
 	}
+	{
+		char		num[24], want[24];
+		uint64_t	p = 1, v;
+		size_t		n;
+		int		k, d, bad = 0;
+
+		/* every length, its edges and digits in every position */
+		for (k = 0; k < 20; k++, p *= 10) {
+			for (d = -1; d <= 12; d++) {
+				v = d < 0 ? p - 1 : p + (uint64_t)d * (p / 7 + 1);
+				n = proto_fmt_u64(num, v);
+				num[n] = '\0';
+				snprintf(want, sizeof(want), "%llu",
+				    (unsigned long long)v);
+				if (strcmp(num, want) != 0 && bad++ < 5)
+					printf("# fmt_u64: %s, want %s\n", num,
+					    want);
+			}
+		}
+		tap_is_int(bad, 0, "fmt_u64: as printf from 1 to 20 digits");
+	}
 
 	now = proto_now_ms();
 	tap_ok(now > INT64_C(1700000000000) && now < INT64_C(4102444800000),
