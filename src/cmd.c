@@ -90,8 +90,10 @@ cmd_lookup(const char *verb)
 {
 	size_t	i;
 
+	/* names are upper case: most fail on their first letter */
 	for (i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++)
-		if (strcasecmp(cmd_table[i].name, verb) == 0)
+		if (cmd_table[i].name[0] == (verb[0] & ~0x20) &&
+		    strcasecmp(cmd_table[i].name, verb) == 0)
 			return (&cmd_table[i]);
 	return (NULL);
 }
@@ -509,8 +511,8 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 		}
 	}
 	now = proto_now_ms();
-	ret = store_msg_add(srv->store, c->user->name, c->peer, now, cmd->rest,
-	    cmd->restlen, cmd->tag, &id);
+	ret = store_msg_add_l(srv->store, c->user->name, c->user->lname,
+	    c->peer, lpeer, now, cmd->rest, cmd->restlen, cmd->tag, &id);
 	if (ret == 1)
 		limit_pending_add(srv, lpeer, 1);
 	/* on -1 the group is failed: the op is answered 451 at commit */
@@ -518,7 +520,7 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 	op->id = id;
 	op->dup = ret == 0;
 	op->size = cmd->restlen;
-	op->online = session_find(srv, c->peer) != NULL;
+	op->online = session_find_lower(srv, lpeer) != NULL;
 	proto_copy(op->name, c->user->name, sizeof(op->name));
 	proto_copy(op->rcpt, c->peer, sizeof(op->rcpt));
 	if (ret == 1)

@@ -257,6 +257,7 @@ void		 session_set_state(struct conn *, enum sess_state);
 void		 session_login(struct conn *, const char *);
 void		 session_logout(struct conn *);
 struct online	*session_find(struct server *, const char *);
+struct online	*session_find_lower(struct server *, const char *);
 void		 session_pump(struct conn *);
 int		 session_push_msg(struct conn *, uint64_t, const char *, size_t);
 void		 session_foreach_online(struct server *,

@@ -51,10 +51,18 @@ online_bucket(const char *lname)
 struct online *
 session_find(struct server *srv, const char *name)
 {
-	char		 lname[PROTO_NAME_MAX + 1];
-	struct online	*o;
+	char	lname[PROTO_NAME_MAX + 1];
 
 	proto_lower(lname, name, sizeof(lname));
+	return (session_find_lower(srv, lname));
+}
+
+/* session_find, by the name in lower case. */
+struct online *
+session_find_lower(struct server *srv, const char *lname)
+{
+	struct online	*o;
+
 	for (o = srv->online[online_bucket(lname)]; o != NULL; o = o->next)
 		if (strcmp(o->lname, lname) == 0)
 			return (o);

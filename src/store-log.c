@@ -572,9 +572,22 @@ store_msg_add(struct store *st, const char *from, const char *to,
     int64_t time_ms, const char *text, size_t len, const char *token,
     uint64_t *id)
 {
+	char	lfrom[PROTO_NAME_MAX + 1], lto[PROTO_NAME_MAX + 1];
+
+	proto_lower(lfrom, from, sizeof(lfrom));
+	proto_lower(lto, to, sizeof(lto));
+	return (store_msg_add_l(st, from, lfrom, to, lto, time_ms, text, len,
+	    token, id));
+}
+
+/* store_msg_add for a caller that has the names in lower case too. */
+int
+store_msg_add_l(struct store *st, const char *from, const char *lfrom,
+    const char *to, const char *lto, int64_t time_ms, const char *text,
+    size_t len, const char *token, uint64_t *id)
+{
 	struct seg	*s = &st->stage;
 	unsigned char	 tkey[TOKEN_KEY_MAX], tval[16], *p;
-	char		 lfrom[PROTO_NAME_MAX + 1], lto[PROTO_NAME_MAX + 1];
 	size_t		 fl = strlen(from), tl = strlen(to), rl, n;
 	DBT		 k, d;
 	uint64_t	 nid;
@@ -582,8 +595,6 @@ store_msg_add(struct store *st, const char *from, const char *to,
 
 	if (fl > PROTO_NAME_MAX || tl > PROTO_NAME_MAX || len > UINT32_MAX / 2)
 		return (-1);
-	proto_lower(lfrom, from, sizeof(lfrom));
-	proto_lower(lto, to, sizeof(lto));
 	nid = st->last_id + 1;
 
 	if (token != NULL) {

@@ -76,6 +76,9 @@ int	store_ip_put(struct store *, const char *, const char *);
 
 int	store_msg_add(struct store *, const char *, const char *, int64_t,
 	    const char *, size_t, const char *, uint64_t *);
+int	store_msg_add_l(struct store *, const char *, const char *,
+	    const char *, const char *, int64_t, const char *, size_t,
+	    const char *, uint64_t *);
 int	store_msg_get(struct store *, uint64_t, struct store_msg *);
 int	store_ack_get(struct store *, const char *, uint64_t *);
 int	store_ack_put(struct store *, const char *, uint64_t);
