@@ -169,9 +169,12 @@ conn_now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* The idle timeout of the read side: whole, or what was left when parked. */
+/*
+ * The idle timeout, whole or (left) what remains of it since the last
+ * read; NULL when there is none.
+ */
 static struct timeval *
-conn_read_timeout(struct conn *c, struct timeval *tv)
+conn_idle_tv(struct conn *c, int left, struct timeval *tv)
 {
 	struct conf	*cf = c->srv->conf;
 	int64_t		 ms;
@@ -179,8 +182,7 @@ conn_read_timeout(struct conn *c, struct timeval *tv)
 	if (cf->idle_timeout <= 0)
 		return (NULL);
 	ms = (int64_t)cf->idle_timeout * 1000;
-	if (c->flags & CONN_SHORT_TO) {
-		/* woken: the idle timer runs on from the last read, not from now */
+	if (left) {
 		ms -= conn_now_ms() - c->read_ms;
 		if (ms < 1)
 			ms = 1;
@@ -188,6 +190,13 @@ conn_read_timeout(struct conn *c, struct timeval *tv)
 	tv->tv_sec = (time_t)(ms / 1000);
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	return (tv);
+}
+
+/* The read side's: woken from park, the timer runs on from the last read. */
+static struct timeval *
+conn_read_timeout(struct conn *c, struct timeval *tv)
+{
+	return (conn_idle_tv(c, c->flags & CONN_SHORT_TO, tv));
 }
 
 /* Watermarks, single read/write sizes and timeouts of the bufferevent. */
@@ -236,9 +245,9 @@ conn_setup_bev(struct conn *c)
 		return;
 	}
 	/*
-	 * A plain connection reads its socket itself: one readv per pass,
-	 * without the FIONREAD ioctl that evbuffer_read makes before each
-	 * read. conn_flush writes at the end of the pass and turns EV_WRITE
+	 * A plain connection reads its socket itself: one read(2) per
+	 * pass, without the FIONREAD ioctl that evbuffer_read makes before
+	 * each read. conn_flush writes at the end of the pass and turns EV_WRITE
 	 * on for what the socket did not take. The bufferevent never reads:
 	 * the input is ours to add to.
 	 */
@@ -326,21 +335,10 @@ conn_apply_conf(struct conn *c)
 static void
 conn_park_arm(struct conn *c)
 {
-	struct conf	*cf = c->srv->conf;
-	struct timeval	 tv;
-	int64_t		 ms;
+	struct timeval	tv;
 
 	event_del(&c->rd_ev);
-	if (cf->idle_timeout <= 0) {
-		event_add(&c->rd_ev, NULL);
-		return;
-	}
-	ms = (int64_t)cf->idle_timeout * 1000 - (conn_now_ms() - c->read_ms);
-	if (ms < 1)
-		ms = 1;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	event_add(&c->rd_ev, &tv);
+	event_add(&c->rd_ev, conn_idle_tv(c, 1, &tv));
 }
 
 /* Can this connection give up its bufferevent now? */
