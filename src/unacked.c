@@ -7,7 +7,9 @@
  * record to unpack) cost more than everything else an ACK does. The
  * messages an ACK covers are nearly always ones the server has just
  * delivered to the account's sessions, so the delivery (group.c) notes
- * each one here, and the receipts come from memory.
+ * each one here, and the receipts come from memory. The list starts with
+ * room for UNACKED_FIRST entries and doubles up to UNACKED_MAX: a reader
+ * further behind than that is answered from the inbox.
  *
  * The list is only used while it is known to be complete: floor is the
  * last id handed out when the account came online (or when the list
@@ -32,24 +34,47 @@ unacked_start(struct unacked *u, uint64_t floor)
 	u->floor = floor;
 }
 
+/* A ring of cap entries holding b's, oldest first (b may be NULL). */
+static struct unacked_buf *
+unacked_grow(struct unacked_buf *b, unsigned int cap)
+{
+	struct unacked_buf	*nb;
+	unsigned int		 i;
+
+	nb = xmalloc(sizeof(*nb) + (size_t)cap * sizeof(nb->e[0]));
+	nb->head = 0;
+	nb->n = 0;
+	nb->cap = cap;
+	if (b != NULL) {
+		for (i = 0; i < b->n; i++)
+			nb->e[i] = b->e[(b->head + i) % b->cap];
+		nb->n = b->n;
+		free(b);
+	}
+	return (nb);
+}
+
 /* A message to the account, delivered: its id is above every noted one. */
 void
 unacked_add(struct unacked *u, uint64_t id, const char *sender)
 {
-	struct unacked_buf	*b;
+	struct unacked_buf	*b = u->buf;
 	struct unacked_ent	*e;
 
 	if (id <= u->floor)
 		return;		/* below the floor the inbox answers */
-	if ((b = u->buf) == NULL)
-		b = u->buf = xcalloc(1, sizeof(*b));
-	if (b->n == UNACKED_MAX) {
-		/* a reader far behind: forget, the inbox answers up to id */
-		unacked_free(u);
-		u->floor = id;
-		return;
+	if (b == NULL)
+		b = u->buf = unacked_grow(NULL, UNACKED_FIRST);
+	else if (b->n == b->cap) {
+		if (b->cap >= UNACKED_MAX) {
+			/* a reader far behind: forget, the inbox answers */
+			unacked_free(u);
+			u->floor = id;
+			return;
+		}
+		b = u->buf = unacked_grow(b, b->cap * 2);
 	}
-	e = &b->e[(b->head + b->n) % UNACKED_MAX];
+	e = &b->e[(b->head + b->n) % b->cap];
 	e->id = id;
 	proto_lower(e->sender, sender, sizeof(e->sender));
 	b->n++;
@@ -62,7 +87,7 @@ unacked_drop(struct unacked *u, uint64_t upto)
 	struct unacked_buf	*b = u->buf;
 
 	while (b->n > 0 && b->e[b->head].id <= upto) {
-		b->head = (b->head + 1) % UNACKED_MAX;
+		b->head = (b->head + 1) % b->cap;
 		b->n--;
 	}
 	if (b->n == 0) {
@@ -90,7 +115,7 @@ unacked_take(struct unacked *u, uint64_t after, uint64_t upto,
 	if (after >= u->floor) {
 		/* the acked message itself must be here */
 		for (i = 0; i < b->n; i++) {
-			e = &b->e[(b->head + i) % UNACKED_MAX];
+			e = &b->e[(b->head + i) % b->cap];
 			if (e->id >= upto) {
 				found = e->id == upto;
 				break;
@@ -102,7 +127,7 @@ unacked_take(struct unacked *u, uint64_t after, uint64_t upto,
 		return (-1);
 	}
 	for (i = 0; i < b->n; i++) {
-		e = &b->e[(b->head + i) % UNACKED_MAX];
+		e = &b->e[(b->head + i) % b->cap];
 		if (e->id > upto)
 			break;
 		if (e->id > after && cb(e->sender, e->id, arg) != 0)

@@ -9,16 +9,18 @@
 
 #include "proto.h"
 
-#define UNACKED_MAX	64	/* entries; past them the inbox is walked */
+#define UNACKED_FIRST	16	/* entries allocated at first */
+#define UNACKED_MAX	256	/* entries; past them the inbox is walked */
 
 struct unacked_ent {
 	uint64_t	 id;
 	char		 sender[PROTO_NAME_MAX + 1];	/* lower case */
 };
 
+/* A ring of cap entries, doubled when full up to UNACKED_MAX. */
 struct unacked_buf {
-	unsigned int		 head, n;
-	struct unacked_ent	 e[UNACKED_MAX];
+	unsigned int		 head, n, cap;
+	struct unacked_ent	 e[];
 };
 
 /*

@@ -422,8 +422,8 @@ time_is_now() {
 	no_more_pushes c
 }
 
-@test "receipts: right after a backlog queued offline, and past 64 unacknowledged messages" {
-	local alice carol bob q l cm buf i ids=()
+@test "receipts: right after a backlog queued offline, and past 256 unacknowledged messages" {
+	local alice carol bob q l cm buf i id ids=()
 
 	alice=$(uniq_name a)
 	carol=$(uniq_name c)
@@ -452,39 +452,41 @@ time_is_now() {
 	no_more_pushes a first
 	no_more_pushes c first
 
-	# 40 from alice, 1 from carol, 30 from alice, none acknowledged: more
-	# than the server keeps in memory (64). ACK alice's 35th, then the
-	# last, then one more message.
+	# 150 from alice, 1 from carol, 150 from alice, none acknowledged:
+	# more than the server keeps in memory (UNACKED_MAX, 256). ACK
+	# alice's 100th, then the last, then one more message.
 	buf=
-	for ((i = 1; i <= 70; i++)); do
+	for ((i = 1; i <= 300; i++)); do
 		buf+="MSG many $i"$'\r\n'
 	done
-	send_raw a '%s' "${buf%%MSG many 41*}"
-	for ((i = 1; i <= 40; i++)); do
+	send_raw a '%s' "${buf%%MSG many 151*}"
+	for ((i = 1; i <= 150; i++)); do
 		expect_reply a 250 '^250 [0-9]+ delivered$'
-		ids+=("$(echo "$LAST_REPLY" | cut -d' ' -f2)")
+		id=${LAST_REPLY#250 }
+		ids+=("${id%% *}")
 	done
 	msg_ok c "middle" delivered
 	cm=$MSGID
-	send_raw a '%s' "MSG many 41${buf#*MSG many 41}"
-	for ((i = 41; i <= 70; i++)); do
+	send_raw a '%s' "MSG many 151${buf#*MSG many 151}"
+	for ((i = 151; i <= 300; i++)); do
 		expect_reply a 250 '^250 [0-9]+ delivered$'
-		ids+=("$(echo "$LAST_REPLY" | cut -d' ' -f2)")
+		id=${LAST_REPLY#250 }
+		ids+=("${id%% *}")
 	done
-	for ((i = 1; i <= 40; i++)); do
+	for ((i = 1; i <= 150; i++)); do
 		expect_msg b "${ids[i - 1]}" "$alice" "many $i"
 	done
 	expect_msg b "$cm" "$carol" "middle"
-	for ((i = 41; i <= 70; i++)); do
+	for ((i = 151; i <= 300; i++)); do
 		expect_msg b "${ids[i - 1]}" "$alice" "many $i"
 	done
-	send b "ACK ${ids[34]}"
-	expect_reply b 200 "^200 acked ${ids[34]}\$"
-	expect_push a "^ACKED ${ids[34]} $bob\$"
+	send b "ACK ${ids[99]}"
+	expect_reply b 200 "^200 acked ${ids[99]}\$"
+	expect_push a "^ACKED ${ids[99]} $bob\$"
 	no_more_pushes c second
-	send b "ACK ${ids[69]}"
-	expect_reply b 200 "^200 acked ${ids[69]}\$"
-	expect_push a "^ACKED ${ids[69]} $bob\$"
+	send b "ACK ${ids[299]}"
+	expect_reply b 200 "^200 acked ${ids[299]}\$"
+	expect_push a "^ACKED ${ids[299]} $bob\$"
 	expect_push c "^ACKED $cm $bob\$"
 	no_more_pushes a third
 	no_more_pushes c third

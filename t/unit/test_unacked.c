@@ -125,11 +125,51 @@ test_overflow(void)
 	unacked_free(&u);
 }
 
+/* The list doubles when full, also when its ring has wrapped around. */
+static void
+test_grow(void)
+{
+	struct unacked	u;
+	struct got	g;
+	char		want[4096], name[8];
+	uint64_t	id;
+	size_t		n;
+
+	memset(&u, 0, sizeof(u));
+	unacked_start(&u, 0);
+	for (id = 1; id <= 10; id++)
+		unacked_add(&u, id, "a");
+	tap_is_int(take(&u, 0, 5, &g), 0, "grow: take 1..5");
+	tap_is_int(u.buf->cap, UNACKED_FIRST, "grow: still the first size");
+	/* 6..10 are at the ring's middle: 11.. wrap, then it doubles */
+	for (id = 11; id <= 5 + 3 * UNACKED_FIRST; id++) {
+		snprintf(name, sizeof(name), "s%d", (int)(id % 3));
+		unacked_add(&u, id, name);
+	}
+	tap_ok(u.buf->cap >= 3 * UNACKED_FIRST && u.buf->cap <= UNACKED_MAX,
+	    "grow: doubled to %u", u.buf->cap);
+	want[0] = '\0';
+	for (id = 6, n = 0; id <= 5 + 3 * UNACKED_FIRST; id++) {
+		if (id <= 10)
+			snprintf(name, sizeof(name), "a");
+		else
+			snprintf(name, sizeof(name), "s%d", (int)(id % 3));
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "%s%s:%llu",
+		    n ? " " : "", name, (unsigned long long)id);
+	}
+	tap_is_int(take(&u, 5, 5 + 3 * UNACKED_FIRST, &g), 0,
+	    "grow: all from memory");
+	tap_is_str(g.s, want, "grow: every entry once, in order");
+	tap_ok(u.buf == NULL, "grow: freed when empty");
+	unacked_free(&u);
+}
+
 int
 main(void)
 {
 	test_take();
 	test_floor();
 	test_overflow();
+	test_grow();
 	return (tap_done());
 }
