@@ -510,7 +510,7 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 			return;
 		}
 	}
-	now = proto_now_ms();
+	now = server_now_ms(srv);
 	ret = store_msg_add_l(srv->store, c->user->name, c->user->lname,
 	    c->peer, lpeer, now, cmd->rest, cmd->restlen, cmd->tag, &id);
 	if (ret == 1)

@@ -308,6 +308,7 @@ const char	*tls_error_string(struct conn *);
 /* server.c */
 int		 server_open(struct server *, char *, size_t);
 void		 server_close(struct server *);
+int64_t		 server_now_ms(struct server *);
 
 /* mychatd.c */
 void		 server_stop(struct server *);

@@ -71,6 +71,21 @@ server_open(struct server *srv, char *err, size_t errlen)
 }
 
 /*
+ * Wall-clock milliseconds as of the start of this loop pass (libevent's
+ * cached time): one clock read per pass, not one per message. The
+ * messages of a pass share it.
+ */
+int64_t
+server_now_ms(struct server *srv)
+{
+	struct timeval	tv;
+
+	if (event_base_gettimeofday_cached(srv->base, &tv) == -1)
+		return (proto_now_ms());
+	return ((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}
+
+/*
  * The end: what is staged is committed, every connection is closed and
  * freed, the workers stop and the store is checkpointed and closed.
  */
