@@ -100,6 +100,18 @@ relay_to_b() {
 	expect_msg b "$MSGID" "$2" "$3"
 }
 
+# Read $2 replies "250 <id> $3" on connection $1 and append the ids to the
+# caller's IDS array.
+expect_stored() {
+	local i id
+
+	for ((i = 0; i < $2; i++)); do
+		expect_reply "$1" 250 "^250 [0-9]+ $3\$" || return 1
+		id=${LAST_REPLY#250 }
+		IDS+=("${id%% *}")
+	done
+}
+
 # Is $1 (ISO time) within 300 s of now? Not a speed check: a sanity check
 # that the time is UTC and current.
 time_is_now() {
@@ -423,7 +435,7 @@ time_is_now() {
 }
 
 @test "receipts: right after a backlog queued offline, and past 256 unacknowledged messages" {
-	local alice carol bob q l cm buf i id ids=()
+	local alice carol bob q l cm buf i ids=() IDS=()
 
 	alice=$(uniq_name a)
 	carol=$(uniq_name c)
@@ -460,19 +472,12 @@ time_is_now() {
 		buf+="MSG many $i"$'\r\n'
 	done
 	send_raw a '%s' "${buf%%MSG many 151*}"
-	for ((i = 1; i <= 150; i++)); do
-		expect_reply a 250 '^250 [0-9]+ delivered$'
-		id=${LAST_REPLY#250 }
-		ids+=("${id%% *}")
-	done
+	expect_stored a 150 delivered
 	msg_ok c "middle" delivered
 	cm=$MSGID
 	send_raw a '%s' "MSG many 151${buf#*MSG many 151}"
-	for ((i = 151; i <= 300; i++)); do
-		expect_reply a 250 '^250 [0-9]+ delivered$'
-		id=${LAST_REPLY#250 }
-		ids+=("${id%% *}")
-	done
+	expect_stored a 150 delivered
+	ids=("${IDS[@]}")
 	for ((i = 1; i <= 150; i++)); do
 		expect_msg b "${ids[i - 1]}" "$alice" "many $i"
 	done
@@ -588,7 +593,7 @@ time_is_now() {
 }
 
 @test "HISTORY: default count 50, paging with count and before-id" {
-	local alice bob i buf ids=() id n
+	local alice bob i buf ids=() IDS=() id n
 
 	alice=$(uniq_name a)
 	bob=$(uniq_name b)
@@ -601,11 +606,8 @@ time_is_now() {
 		buf+="MSG page $i"$'\r\n'
 	done
 	send_raw a '%s' "$buf"
-	for ((i = 1; i <= 55; i++)); do
-		expect_reply a 250 '^250 [0-9]+ queued$'
-		id=${LAST_REPLY#250 }
-		ids+=("${id%% *}")
-	done
+	expect_stored a 55 queued
+	ids=("${IDS[@]}")
 
 	# Default: the newest 50, oldest first; more before the first listed.
 	send a "HISTORY $bob"
