@@ -97,16 +97,16 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 }
 
 /*
- * Can the pass's write go straight to the socket? Only when nothing waits
- * for the write callback: not a close or STARTTLS after the reply, not a
- * paused reader or a pump with more to send, and libevent is not already
- * writing the rest of an earlier pass.
+ * Can the pass's write of a live plain connection (conn_flush checked)
+ * go straight to the socket? Only when nothing waits for the write
+ * callback: not a close or STARTTLS after the reply, not a paused reader
+ * or a pump with more to send, and libevent is not already writing the
+ * rest of an earlier pass.
  */
 static int
 conn_direct_write_ok(struct conn *c)
 {
-	if (c->flags & (CONN_TLS | CONN_STARTTLS | CONN_OUTFULL | CONN_DEAD |
-	    CONN_PARKED))
+	if (c->flags & (CONN_STARTTLS | CONN_OUTFULL))
 		return (0);
 	if (c->state == S_CLOSING || (c->state == S_READY && !c->caught_up))
 		return (0);

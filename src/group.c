@@ -347,14 +347,14 @@ group_receipts(struct server *srv, struct group_op *op)
 	 * op->count holds the cursor before this ACK. The senders come from
 	 * what was delivered to the account (unacked.c), else its inbox.
 	 */
-	o = session_find(srv, op->name);
+	proto_lower(lname, op->name, sizeof(lname));
+	o = session_find_lower(srv, lname);
 	if ((o == NULL || unacked_take(&o->unacked, op->count, op->id,
 	    group_receipt_cb, &rc) == -1) &&
 	    store_inbox_senders(srv->store, op->name, op->count, op->id,
 	    group_receipt_cb, &rc) == -1)
 		log_warnx("%s: receipts for %s not sent", __func__, op->name);
 	group_receipt_send(srv, op->name);
-	proto_lower(lname, op->name, sizeof(lname));
 	limit_pending_add(srv, lname, -(int64_t)rc.acked);
 }
 
