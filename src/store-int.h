@@ -42,31 +42,49 @@ struct seg {
 	unsigned int	 offalloc;
 };
 
-/* A mailbox entry staged in the group: owner's box holds id, from/to peer. */
+/*
+ * A name the open group's mailbox entries use, in lower case, interned
+ * once per group: entries and owners refer to it by its index, so staging
+ * a message copies, hashes and compares no name but its two own.
+ */
+struct stage_name {
+	char		lname[PROTO_NAME_MAX + 1];
+	unsigned char	len;
+	uint32_t	own[2];		/* its owner index + 1 in the inbox's
+					   and the outbox's stage; 0: none */
+};
+
+struct stage_names {
+	struct stage_name	*v;
+	size_t			 n, alloc;
+	uint32_t		*tab;		/* name index + 1; 0: empty */
+	size_t			 tabsize;	/* a power of two, or 0 */
+};
+
+/* A mailbox entry staged in the group: its owner's box holds id, peer. */
 struct mbox_ent {
 	uint64_t	id;
 	uint32_t	next;		/* the owner's next entry, or UINT32_MAX */
-	char		owner[PROTO_NAME_MAX + 1];	/* lower case */
-	char		peer[PROTO_NAME_MAX + 1];	/* lower case */
+	uint32_t	peer;		/* a stage_names index */
 };
 
 /* An owner with entries in the group: its list, oldest first. */
 struct mbox_owner {
 	uint32_t	head, tail;	/* entry indexes */
+	uint32_t	name;		/* a stage_names index */
 };
 
 /*
  * The group's entries of one mailbox database, chained per owner as they
- * come (ids ascend), with a hash of the owners: written one record per
- * owner without sorting the entries.
+ * come (ids ascend): written one record per owner without sorting the
+ * entries.
  */
 struct mbox_stage {
 	struct mbox_ent		*ent;
 	size_t			 n, alloc;
 	struct mbox_owner	*own;
 	size_t			 nown, ownalloc;
-	uint32_t		*tab;		/* owner index + 1; 0: empty */
-	size_t			 tabsize;	/* a power of two, or 0 */
+	unsigned int		 side;		/* 0: inboxes, 1: outboxes */
 };
 
 struct store {
@@ -84,6 +102,7 @@ struct store {
 	/* the message log's staging and read caches (store-log.c) */
 	struct seg	 stage;		/* messages of the open group */
 	struct mbox_stage inbox, outbox;
+	struct stage_names names;	/* the names inbox and outbox use */
 	struct seg	 recent;	/* the last committed group */
 	struct seg	 readseg;	/* the last segment read back */
 	unsigned char	*rec;		/* a segment being written */

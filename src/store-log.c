@@ -230,34 +230,72 @@ bad:
 	return (-1);
 }
 
-/* The hash slot of owner: where it is, or the empty one it would take. */
+/* The hash slot of lname: where it is, or the empty one it would take. */
 static uint32_t *
-mbox_slot(struct mbox_stage *ms, const char *owner)
+names_slot(struct stage_names *nt, const char *lname)
 {
-	size_t		 i = proto_fnv1a(PROTO_FNV_BASIS, owner) &
-		    (ms->tabsize - 1);
+	size_t		 i = proto_fnv1a(PROTO_FNV_BASIS, lname) &
+		    (nt->tabsize - 1);
 	uint32_t	*slot;
 
-	for (;; i = (i + 1) & (ms->tabsize - 1)) {
-		slot = &ms->tab[i];
-		if (*slot == 0 ||
-		    strcmp(ms->ent[ms->own[*slot - 1].head].owner, owner) == 0)
+	for (;; i = (i + 1) & (nt->tabsize - 1)) {
+		slot = &nt->tab[i];
+		if (*slot == 0 || strcmp(nt->v[*slot - 1].lname, lname) == 0)
 			return (slot);
 	}
 }
 
-/* Double the owner hash (kept at most half full). */
+/* Double the name hash (kept at most half full). */
 static void
-mbox_grow_tab(struct mbox_stage *ms)
+names_grow_tab(struct stage_names *nt)
 {
 	size_t	i;
 
-	free(ms->tab);
-	ms->tabsize = ms->tabsize == 0 ? 256 : ms->tabsize * 2;
-	ms->tab = xcalloc(ms->tabsize, sizeof(*ms->tab));
-	for (i = 0; i < ms->nown; i++)
-		*mbox_slot(ms, ms->ent[ms->own[i].head].owner) =
-		    (uint32_t)i + 1;
+	free(nt->tab);
+	nt->tabsize = nt->tabsize == 0 ? 256 : nt->tabsize * 2;
+	nt->tab = xcalloc(nt->tabsize, sizeof(*nt->tab));
+	for (i = 0; i < nt->n; i++)
+		*names_slot(nt, nt->v[i].lname) = (uint32_t)i + 1;
+}
+
+/* The index of lname (lower case, checked) in the group's names. */
+static uint32_t
+names_intern(struct stage_names *nt, const char *lname)
+{
+	struct stage_name	*sn;
+	uint32_t		*slot;
+
+	if (2 * (nt->n + 1) > nt->tabsize)
+		names_grow_tab(nt);
+	slot = names_slot(nt, lname);
+	if (*slot != 0)
+		return (*slot - 1);
+	if (nt->n == nt->alloc) {
+		nt->alloc = nt->alloc == 0 ? 128 : nt->alloc * 2;
+		nt->v = xreallocarray(nt->v, nt->alloc, sizeof(*nt->v));
+	}
+	sn = &nt->v[nt->n];
+	sn->len = (unsigned char)proto_copy(sn->lname, lname,
+	    sizeof(sn->lname));
+	sn->own[0] = sn->own[1] = 0;
+	*slot = (uint32_t)++nt->n;
+	return (*slot - 1);
+}
+
+static void
+names_reset(struct stage_names *nt)
+{
+	nt->n = 0;
+	if (nt->tab != NULL)
+		memset(nt->tab, 0, nt->tabsize * sizeof(*nt->tab));
+}
+
+static void
+names_free(struct stage_names *nt)
+{
+	free(nt->v);
+	free(nt->tab);
+	memset(nt, 0, sizeof(*nt));
 }
 
 static void
@@ -265,8 +303,6 @@ mbox_stage_reset(struct mbox_stage *ms)
 {
 	ms->n = 0;
 	ms->nown = 0;
-	if (ms->tab != NULL)
-		memset(ms->tab, 0, ms->tabsize * sizeof(*ms->tab));
 }
 
 static void
@@ -274,17 +310,18 @@ mbox_stage_free(struct mbox_stage *ms)
 {
 	free(ms->ent);
 	free(ms->own);
-	free(ms->tab);
-	memset(ms, 0, sizeof(*ms));
+	ms->ent = NULL;
+	ms->own = NULL;
+	ms->n = ms->alloc = ms->nown = ms->ownalloc = 0;
 }
 
-/* Stage a mailbox entry at the end of its owner's list. */
+/* Stage a mailbox entry (names by index) at the end of its owner's list. */
 static void
-mbox_stage_add(struct mbox_stage *ms, uint64_t id, const char *owner,
-    const char *peer)
+mbox_stage_add(struct mbox_stage *ms, struct stage_names *nt, uint64_t id,
+    uint32_t owner, uint32_t peer)
 {
 	struct mbox_ent	*e;
-	uint32_t	*slot, ei;
+	uint32_t	*own = &nt->v[owner].own[ms->side], ei;
 
 	if (ms->n == ms->alloc) {
 		ms->alloc = ms->alloc == 0 ? 256 : ms->alloc * 2;
@@ -294,14 +331,10 @@ mbox_stage_add(struct mbox_stage *ms, uint64_t id, const char *owner,
 	e = &ms->ent[ei];
 	e->id = id;
 	e->next = UINT32_MAX;
-	proto_copy(e->owner, owner, sizeof(e->owner));
-	proto_copy(e->peer, peer, sizeof(e->peer));
-	if (2 * (ms->nown + 1) > ms->tabsize)
-		mbox_grow_tab(ms);
-	slot = mbox_slot(ms, e->owner);
-	if (*slot != 0) {
-		ms->ent[ms->own[*slot - 1].tail].next = ei;
-		ms->own[*slot - 1].tail = ei;
+	e->peer = peer;
+	if (*own != 0) {
+		ms->ent[ms->own[*own - 1].tail].next = ei;
+		ms->own[*own - 1].tail = ei;
 		return;
 	}
 	if (ms->nown == ms->ownalloc) {
@@ -310,19 +343,25 @@ mbox_stage_add(struct mbox_stage *ms, uint64_t id, const char *owner,
 		    sizeof(*ms->own));
 	}
 	ms->own[ms->nown].head = ms->own[ms->nown].tail = ei;
-	*slot = (uint32_t)++ms->nown;
+	ms->own[ms->nown].name = owner;
+	*own = (uint32_t)++ms->nown;
 }
 
 /* Owners in name order, for the qsort_r of mbox_stage_write. */
+struct owner_order {
+	const struct mbox_stage		*ms;
+	const struct stage_names	*nt;
+};
+
 static int
 mbox_owner_cmp(const void *a, const void *b, void *arg)
 {
-	const struct mbox_stage	*ms = arg;
-	uint32_t		 x = *(const uint32_t *)a;
-	uint32_t		 y = *(const uint32_t *)b;
+	const struct owner_order	*oo = arg;
+	uint32_t			 x = *(const uint32_t *)a;
+	uint32_t			 y = *(const uint32_t *)b;
 
-	return (strcmp(ms->ent[ms->own[x].head].owner,
-	    ms->ent[ms->own[y].head].owner));
+	return (strcmp(oo->nt->v[oo->ms->own[x].name].lname,
+	    oo->nt->v[oo->ms->own[y].name].lname));
 }
 
 /* Make room for len bytes in the write buffer. */
@@ -365,10 +404,11 @@ put_varint(unsigned char *p, uint64_t v)
  * message after the message itself (doc/performance.md).
  */
 static size_t
-mbox_pack(const struct mbox_stage *ms, uint32_t *e, unsigned char *p)
+mbox_pack(const struct mbox_stage *ms, const struct stage_names *nt,
+    uint32_t *e, unsigned char *p)
 {
 	unsigned char	 ents[MBOX_MAX_ENTS * 11];
-	const char	*peers[MBOX_MAX_PEERS];
+	uint32_t	 peers[MBOX_MAX_PEERS];
 	size_t		 len = 2, elen = 0, pl;
 	uint64_t	 prev;
 	unsigned int	 npeers = 0, nent, j;
@@ -377,15 +417,15 @@ mbox_pack(const struct mbox_stage *ms, uint32_t *e, unsigned char *p)
 	for (nent = 0; *e != UINT32_MAX && nent < MBOX_MAX_ENTS; nent++) {
 		const struct mbox_ent *me = &ms->ent[*e];
 
-		for (j = 0; j < npeers && strcmp(peers[j], me->peer) != 0; j++)
+		for (j = 0; j < npeers && peers[j] != me->peer; j++)
 			;
 		if (j == npeers) {
 			if (npeers == MBOX_MAX_PEERS)
 				break;		/* the next record goes on */
 			peers[npeers++] = me->peer;
-			pl = strlen(me->peer);
+			pl = nt->v[me->peer].len;
 			p[len] = (unsigned char)pl;
-			memcpy(p + len + 1, me->peer, pl);
+			memcpy(p + len + 1, nt->v[me->peer].lname, pl);
 			len += 1 + pl;
 		}
 		elen += put_varint(ents + elen, me->id - prev);
@@ -407,29 +447,35 @@ mbox_pack(const struct mbox_stage *ms, uint32_t *e, unsigned char *p)
 static int
 mbox_stage_write(struct store *st, enum store_db which, struct mbox_stage *ms)
 {
-	unsigned char	 key[MBOX_KEY_MAX], *p;
-	uint32_t	*order, e, first;
-	DBT		 k, d;
-	size_t		 i, len;
-	int		 rv = 0;
+	struct owner_order	 oo = { ms, &st->names };
+	const struct stage_name	*on;
+	unsigned char		 key[MBOX_KEY_MAX], *p;
+	uint32_t		*order, e, first;
+	DBT			 k, d;
+	size_t			 i, len;
+	int			 rv = 0;
 
 	if (ms->nown == 0)
 		return (0);
 	order = xreallocarray(NULL, ms->nown, sizeof(*order));
 	for (i = 0; i < ms->nown; i++)
 		order[i] = (uint32_t)i;
-	qsort_r(order, ms->nown, sizeof(*order), mbox_owner_cmp, ms);
+	qsort_r(order, ms->nown, sizeof(*order), mbox_owner_cmp, &oo);
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	for (i = 0; i < ms->nown && rv == 0; i++) {
 		e = ms->own[order[i]].head;
+		on = &st->names.v[ms->own[order[i]].name];
 		while (e != UINT32_MAX && rv == 0) {
 			p = rec_room(st, MBOX_PACKED_MAX);
 			first = e;
-			len = mbox_pack(ms, &e, p);
+			len = mbox_pack(ms, &st->names, &e, p);
+			/* the key: lower(owner) NUL be64(first) */
+			memcpy(key, on->lname, on->len);
+			key[on->len] = '\0';
+			store_put_be64(key + on->len + 1, ms->ent[first].id);
 			k.data = key;
-			k.size = (u_int32_t)store_key_mbox(key,
-			    ms->ent[first].owner, ms->ent[first].id);
+			k.size = (u_int32_t)on->len + 9;
 			d.data = p;
 			d.size = (u_int32_t)len;
 			if (store_put(st, which, &k, &d, 0) != 1)
@@ -486,6 +532,7 @@ store_log_flush(struct store *st)
 	if (mbox_stage_write(st, SDB_INBOX, &st->inbox) == -1 ||
 	    mbox_stage_write(st, SDB_OUTBOX, &st->outbox) == -1)
 		goto fail;
+	names_reset(&st->names);
 	seg_swap(&st->recent, s);
 	seg_reset(s);
 	return (0);
@@ -510,6 +557,7 @@ store_log_aborted(struct store *st)
 	seg_reset(&st->readseg);
 	mbox_stage_reset(&st->inbox);
 	mbox_stage_reset(&st->outbox);
+	names_reset(&st->names);
 }
 
 /* The next id follows the last segment of the log. */
@@ -520,6 +568,8 @@ store_log_open(struct store *st, char *err, size_t errlen)
 	DBT	 k, d;
 	int	 ret;
 
+	st->inbox.side = 0;
+	st->outbox.side = 1;
 	if ((ret = st->db[SDB_MSGS]->cursor(st->db[SDB_MSGS], NULL, &c,
 	    0)) != 0) {
 		snprintf(err, errlen, "cursor: %s", db_strerror(ret));
@@ -557,6 +607,7 @@ store_log_free(struct store *st)
 	seg_free(&st->readseg);
 	mbox_stage_free(&st->inbox);
 	mbox_stage_free(&st->outbox);
+	names_free(&st->names);
 	free(st->rec);
 	st->rec = NULL;
 }
@@ -591,6 +642,7 @@ store_msg_add_l(struct store *st, const char *from, const char *lfrom,
 	size_t		 fl = strlen(from), tl = strlen(to), rl, n;
 	DBT		 k, d;
 	uint64_t	 nid;
+	uint32_t	 nf, nt;
 	int		 ret;
 
 	if (fl > PROTO_NAME_MAX || tl > PROTO_NAME_MAX || len > UINT32_MAX / 2)
@@ -639,8 +691,10 @@ store_msg_add_l(struct store *st, const char *from, const char *lfrom,
 	memcpy(p + 14 + fl + tl, text, len);
 	s->off[s->n++] = s->len;
 	s->len += 4 + rl;
-	mbox_stage_add(&st->inbox, nid, lto, lfrom);
-	mbox_stage_add(&st->outbox, nid, lfrom, lto);
+	nf = names_intern(&st->names, lfrom);
+	nt = names_intern(&st->names, lto);
+	mbox_stage_add(&st->inbox, &st->names, nid, nt, nf);
+	mbox_stage_add(&st->outbox, &st->names, nid, nf, nt);
 	st->last_id = nid;
 	*id = nid;
 	return (1);
