@@ -10,7 +10,9 @@
  * messages read in that pass. After the commit each op's reply is spliced
  * into its connection's held replies at the place it was staged, and the
  * messages are pushed to their recipients. If the commit fails, every op
- * is answered 451 and nothing of the group is visible.
+ * is answered 451 and nothing of the group is visible. In the durable
+ * mode the fsync runs on the store's thread while the answers are
+ * formatted, and they leave for the sockets only after it (below).
  */
 #include "config.h"
 
@@ -371,7 +373,7 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (nops == 0)
 		return;
-	ok = store_commit(srv->store) == 0;
+	ok = store_commit_start(srv->store) == 0;
 	if (store_panicked(srv->store))
 		fatalx("the database needs recovery (a process died with it "
 		    "open?): exiting, a restart recovers it");
@@ -453,6 +455,16 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	g->nops = 0;
 	g->buflen = 0;
+	/*
+	 * Nothing of the group has left the process: the replies and pushes
+	 * are in output buffers, written after this callback. In the durable
+	 * mode the log is being synced meanwhile (store-sync.c); they may
+	 * go once it is on disk. A failed sync leaves the group's fate to
+	 * recovery, so exit before any of its replies is sent.
+	 */
+	if (store_commit_wait(srv->store) == -1)
+		fatalx("the log could not be synced: exiting before any reply "
+		    "of the last group is sent; a restart recovers the database");
 	/* connections that waited on this group may go on or go away */
 	for (i = 0; i < nops; i++) {
 		c = g->ops[i].conn;

@@ -41,7 +41,8 @@ server_open(struct server *srv, char *err, size_t errlen)
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->flushq);
 	if (store_open(&srv->store, cf->dbdir, cf->durability ==
-	    DURABLE_NOSYNC ? STORE_NOSYNC : 0, dberr, sizeof(dberr)) == -1) {
+	    DURABLE_NOSYNC ? STORE_NOSYNC : STORE_SYNC_THREAD, dberr,
+	    sizeof(dberr)) == -1) {
 		snprintf(err, errlen, "database: %s", dberr);
 		return (-1);
 	}

@@ -103,6 +103,8 @@ struct store {
 	struct seg	 stage;		/* messages of the open group */
 	struct mbox_stage inbox, outbox;
 	struct stage_names names;	/* the names inbox and outbox use */
+	struct store_sync *sync;	/* the fsync thread (store-sync.c) */
+	uint64_t	 sync_gen;	/* the sync the open commit waits on */
 	struct seg	 recent;	/* the last committed group */
 	struct seg	 readseg;	/* the last segment read back */
 	unsigned char	*rec;		/* a segment being written */
@@ -116,6 +118,12 @@ DB_TXN	*store_txn(struct store *);
 int	 store_write_failed(struct store *, const char *, int);
 int	 store_put(struct store *, enum store_db, DBT *, DBT *, u_int32_t);
 int	 store_get(struct store *, enum store_db, DBT *, DBT *);
+
+/* store-sync.c */
+int	 store_sync_start(struct store *);
+void	 store_sync_stop(struct store *);
+uint64_t store_sync_ask(struct store *);
+int	 store_sync_wait(struct store *, uint64_t);
 
 /* store-log.c */
 int	 store_log_open(struct store *, char *, size_t);

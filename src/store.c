@@ -187,6 +187,9 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 	 */
 	envflags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG |
 	    DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER;
+	/* the fsync thread shares the environment handle (store-sync.c) */
+	if ((flags & STORE_SYNC_THREAD) && !(flags & STORE_NOSYNC))
+		envflags |= DB_THREAD;
 	if ((ret = st->env->open(st->env, dir, envflags, 0600)) != 0) {
 		store_err(err, errlen, dir, ret);
 		goto fail;
@@ -216,6 +219,10 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 	/* The next message id follows the last one in the log. */
 	if (store_log_open(st, err, errlen) == -1)
 		goto fail;
+	if ((envflags & DB_THREAD) && store_sync_start(st) == -1) {
+		snprintf(err, errlen, "cannot start the fsync thread");
+		goto fail;
+	}
 	*out = st;
 	return (0);
 
@@ -234,6 +241,7 @@ store_close(struct store *st)
 		return;
 	if (st->txn != NULL)
 		store_abort(st);
+	store_sync_stop(st);
 	for (i = 0; i < SDB_COUNT; i++)
 		if (st->db[i] != NULL)
 			st->db[i]->close(st->db[i], 0);
@@ -339,12 +347,22 @@ store_panicked(const struct store *st)
 	return (st->panic);
 }
 
-/* Commit the group. -1: nothing of it is stored (say 451), 0: committed. */
+/*
+ * Commit the group. -1: nothing of it is stored (say 451), 0: committed
+ * and, once store_commit_wait() returns 0, durable. With the fsync thread
+ * the group's log records are written to the file here but not synced;
+ * the thread syncs them while the caller prepares the group's answers:
+ * nothing of the group may leave the process before store_commit_wait().
+ * Reads see the group at once (pumps read up to committed_id).
+ */
 int
-store_commit(struct store *st)
+store_commit_start(struct store *st)
 {
 	int	ret, failed;
 
+	/* one sync in flight at most: wait for one not waited for */
+	if (st->sync_gen != 0 && store_commit_wait(st) == -1)
+		return (-1);
 	/* the staged messages and mailbox entries go in now */
 	store_log_flush(st);
 	failed = st->failed;
@@ -363,7 +381,12 @@ store_commit(struct store *st)
 		st->group_ops = 0;
 		return (-1);
 	}
-	ret = st->txn->commit(st->txn, 0);
+	/*
+	 * With the thread, the log is written here (a full disk fails this
+	 * commit: 451, as without it) and only the fsync is left to it.
+	 */
+	ret = st->txn->commit(st->txn, st->sync != NULL ?
+	    DB_TXN_WRITE_NOSYNC : 0);
 	st->txn = NULL;
 	if (ret != 0) {
 		store_log_aborted(st);
@@ -374,11 +397,44 @@ store_commit(struct store *st)
 		st->group_ops = 0;
 		return (-1);
 	}
+	if (st->sync != NULL)
+		st->sync_gen = store_sync_ask(st);
 	st->stats.commits++;
 	st->stats.committed_ops += st->group_ops;
 	st->committed_id = st->last_id;
 	st->group_ops = 0;
 	return (0);
+}
+
+/*
+ * Wait for the fsync of the group store_commit_start() committed. -1: the
+ * log could not be synced, and whether the group is on disk is unknown;
+ * the environment is marked for recovery (store_panicked).
+ */
+int
+store_commit_wait(struct store *st)
+{
+	int	ret;
+
+	if (st->sync == NULL || st->sync_gen == 0)
+		return (0);
+	ret = store_sync_wait(st, st->sync_gen);
+	st->sync_gen = 0;
+	if (ret != 0) {
+		log_warnx("store: log flush: %s", db_strerror(ret));
+		st->panic = 1;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Commit the group and wait for it to be durable: store_commit_start. */
+int
+store_commit(struct store *st)
+{
+	if (store_commit_start(st) == -1)
+		return (-1);
+	return (store_commit_wait(st));
 }
 
 int

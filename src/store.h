@@ -54,10 +54,13 @@ struct store_stats {
 
 /* store_open flags */
 #define STORE_NOSYNC	0x01	/* DB_TXN_WRITE_NOSYNC instead of fsync */
+#define STORE_SYNC_THREAD 0x02	/* fsync on a thread: store_commit_start */
 
 int	store_open(struct store **, const char *, int, char *, size_t);
 void	store_close(struct store *);
 int	store_commit(struct store *);
+int	store_commit_start(struct store *);
+int	store_commit_wait(struct store *);
 int	store_in_group(const struct store *);
 int	store_panicked(const struct store *);
 void	store_abort(struct store *);

@@ -3,7 +3,8 @@
  * src/store.h, on a fresh database in a temporary directory: the key
  * encoding, accounts, messages, retry tokens, ack cursors, the pending
  * range (inbox scan after a cursor, committed messages only), SYNC and
- * HISTORY scans, the consistency check, and a reopen.
+ * HISTORY scans, the consistency check, a reopen, and commits whose fsync
+ * runs on the store's thread.
  */
 #include "config.h"
 
@@ -671,6 +672,64 @@ test_history(struct store *st)
 	seen_reset(&s);
 }
 
+/*
+ * The fsync thread (STORE_SYNC_THREAD): groups committed with
+ * store_commit_start read back and scan before and after
+ * store_commit_wait, many times over, and a close with a sync in flight
+ * waits for it: the reopened store has the group.
+ */
+static void
+test_sync_thread(const char *dir)
+{
+	struct store	*st;
+	struct run	 r;
+	char		 err[256], text[32];
+	uint64_t	 first, id, last = 0;
+	unsigned int	 g, i, bad = 0, badwait = 0;
+
+	err[0] = '\0';
+	if (!tap_ok(store_open(&st, dir, STORE_SYNC_THREAD, err,
+	    sizeof(err)) == 0, "store_open with the fsync thread %s", err))
+		return;
+	first = store_last_id(st) + 1;
+	for (g = 0; g < 40; g++) {
+		for (i = 0; i < 25; i++) {
+			snprintf(text, sizeof(text), "big %" PRIu64,
+			    first + g * 25 + i);
+			if ((id = add(st, "tess", "theo", text, NULL, 20000)) !=
+			    first + g * 25 + i)
+				bad++;
+		}
+		if (store_commit_start(st) != 0)
+			bad++;
+		/* between the start and the wait the group reads back */
+		memset(&r, 0, sizeof(r));
+		r.next = first + g * 25;
+		r.step = 1;
+		if (store_inbox_scan(st, "theo", first + g * 25 - 1, 0, run_cb,
+		    &r) != 25 || r.bad != 0)
+			bad++;
+		if (store_commit_wait(st) != 0)
+			badwait++;
+	}
+	tap_is_int((int)bad, 0, "40 groups committed with the fsync thread "
+	    "read back before their sync is waited for");
+	tap_is_int((int)badwait, 0, "... and every sync succeeds");
+	tap_is_int(store_commit_wait(st), 0, "a wait with no sync asked: 0");
+	tap_ok(add(st, "tess", "theo", "in flight", NULL, 20001) != 0 &&
+	    store_commit_start(st) == 0, "a last group, its sync in flight");
+	last = store_last_id(st);
+	store_close(st);
+	if (!tap_ok(store_open(&st, dir, 0, err, sizeof(err)) == 0,
+	    "reopen after a close with a sync in flight %s", err))
+		return;
+	tap_ok(store_last_id(st) == last, "... the last group is there "
+	    "(%" PRIu64 ")", last);
+	tap_is_int(store_verify(st, err, sizeof(err)), 1, "store_verify: %s",
+	    err);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -738,6 +797,8 @@ main(void)
 	tap_is_int(store_verify(st, err, sizeof(err)), 1, "store_verify: %s",
 	    err);
 	store_close(st);
+
+	test_sync_thread(dir);
 
 	/* A directory of mychat 0.1 (one record per message) is refused. */
 	{

@@ -1,0 +1,138 @@
+/*
+ * store-sync.c: the log's fsync, on a thread of its own.
+ *
+ * In the durable mode the server commits a group with DB_TXN_WRITE_NOSYNC
+ * (the log records are written to the file, so that a full disk fails the
+ * commit and the group is answered 451) and asks this thread to flush the
+ * log (DB_ENV->log_flush: the fdatasync). While the disk works, the loop
+ * formats the group's replies and pushes into the connections' output
+ * buffers; it then waits here, and only then lets anything reach a
+ * socket. So a 250 still leaves only after its message is on disk, and the
+ * time the loop used to sit in fdatasync does the formatting instead
+ * (doc/performance.md, fifth round). A failed fsync is fatal: the server
+ * exits before the group's replies leave, and recovery at the restart
+ * decides what the log holds (as PostgreSQL does since fsyncgate).
+ *
+ * There is one sync in flight at most, and only between the loop's
+ * store_commit_start() and store_commit_wait(): every other store call
+ * runs while the thread sleeps. The environment is opened DB_THREAD for
+ * this; the database handles stay on the loop's thread.
+ */
+#include "config.h"
+
+#include <db.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "store-int.h"
+#include "xmalloc.h"
+
+struct store_sync {
+	DB_ENV		*env;
+	pthread_t	 thread;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cv;
+	uint64_t	 asked;		/* syncs asked for */
+	uint64_t	 done;		/* syncs finished */
+	int		 err;		/* the first log_flush error */
+	int		 stop;
+};
+
+static void *
+store_sync_main(void *arg)
+{
+	struct store_sync	*ss = arg;
+	uint64_t		 gen;
+	int			 ret;
+
+	pthread_mutex_lock(&ss->mtx);
+	for (;;) {
+		while (!ss->stop && ss->done == ss->asked)
+			pthread_cond_wait(&ss->cv, &ss->mtx);
+		if (ss->done == ss->asked)
+			break;			/* stopped, nothing asked */
+		gen = ss->asked;
+		pthread_mutex_unlock(&ss->mtx);
+		ret = ss->env->log_flush(ss->env, NULL);
+		pthread_mutex_lock(&ss->mtx);
+		if (ret != 0 && ss->err == 0)
+			ss->err = ret;
+		ss->done = gen;
+		pthread_cond_broadcast(&ss->cv);
+	}
+	pthread_mutex_unlock(&ss->mtx);
+	return (NULL);
+}
+
+/* Start the thread for st's environment (opened DB_THREAD). */
+int
+store_sync_start(struct store *st)
+{
+	struct store_sync	*ss;
+
+	ss = xcalloc(1, sizeof(*ss));
+	ss->env = st->env;
+	pthread_mutex_init(&ss->mtx, NULL);
+	pthread_cond_init(&ss->cv, NULL);
+	if (pthread_create(&ss->thread, NULL, store_sync_main, ss) != 0) {
+		pthread_cond_destroy(&ss->cv);
+		pthread_mutex_destroy(&ss->mtx);
+		free(ss);
+		return (-1);
+	}
+	st->sync = ss;
+	return (0);
+}
+
+/* Stop the thread, after the sync in flight if any. */
+void
+store_sync_stop(struct store *st)
+{
+	struct store_sync	*ss = st->sync;
+
+	if (ss == NULL)
+		return;
+	pthread_mutex_lock(&ss->mtx);
+	ss->stop = 1;
+	pthread_cond_broadcast(&ss->cv);
+	pthread_mutex_unlock(&ss->mtx);
+	pthread_join(ss->thread, NULL);
+	pthread_cond_destroy(&ss->cv);
+	pthread_mutex_destroy(&ss->mtx);
+	free(ss);
+	st->sync = NULL;
+}
+
+/* Ask for the log to be flushed up to its end; the sync's number. */
+uint64_t
+store_sync_ask(struct store *st)
+{
+	struct store_sync	*ss = st->sync;
+	uint64_t		 gen;
+
+	pthread_mutex_lock(&ss->mtx);
+	gen = ++ss->asked;
+	pthread_cond_broadcast(&ss->cv);
+	pthread_mutex_unlock(&ss->mtx);
+	return (gen);
+}
+
+/*
+ * Wait until sync gen is done. 0, or the Berkeley DB error of a flush
+ * (then every later wait fails too: what the log holds past the last
+ * good sync is in doubt).
+ */
+int
+store_sync_wait(struct store *st, uint64_t gen)
+{
+	struct store_sync	*ss = st->sync;
+	int			 err;
+
+	pthread_mutex_lock(&ss->mtx);
+	while (ss->done < gen)
+		pthread_cond_wait(&ss->cv, &ss->mtx);
+	err = ss->err;
+	pthread_mutex_unlock(&ss->mtx);
+	return (err);
+}
