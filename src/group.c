@@ -313,7 +313,8 @@ group_receipt_send(struct server *srv, const char *by)
 		if (i + 1 < g->nrcpts && strcmp(r->sender,
 		    g->rcpts[i + 1].sender) == 0)
 			continue;
-		if ((o = session_find(srv, r->sender)) == NULL)
+		/* lower case, from the list or the inbox */
+		if ((o = session_find_lower(srv, r->sender)) == NULL)
 			continue;
 		/* by hand: one per acknowledged batch */
 		memcpy(line, "ACKED ", 6);

@@ -27,10 +27,17 @@ static struct {
 	 */
 	char		 buf[LOG_BUF_SIZE];
 	size_t		 len;
-	time_t		 ts_sec;	/* the second ts was formatted for */
-	char		 ts[32];
+	/*
+	 * The start of a line, "<time> <ident> <level>: ", as last built:
+	 * the lines of one millisecond and level share it.
+	 */
+	time_t		 pre_sec;
+	long		 pre_ms;
+	const char	*pre_level;
+	char		 pre[128];
+	size_t		 prelen;
 } lg = { "mychatd", LOG_TO_STDERR, 0, LOG_DAEMON, NULL, NULL, { 0 }, 0,
-    -1, { 0 } };
+    -1, 0, NULL, { 0 }, 0 };
 
 /* Set the identity and verbosity; logging goes to stderr until log_open. */
 void
@@ -39,6 +46,7 @@ log_init(const char *ident, int verbose, int facility)
 	static int	registered;
 
 	lg.ident = ident;
+	lg.pre_level = NULL;	/* the line start names the ident */
 	lg.verbose = verbose;
 	lg.facility = facility;
 	if (!registered && atexit(log_flush) == 0)
@@ -128,36 +136,28 @@ log_begin(const char *level, size_t *np)
 {
 	struct timespec	 now;
 	struct tm	 tm;
-	size_t		 n, il, ll;
+	size_t		 n;
+	long		 ms;
 	char		*p;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (now.tv_sec != lg.ts_sec) {
+	ms = now.tv_nsec / 1000000L;
+	if (now.tv_sec != lg.pre_sec || ms != lg.pre_ms ||
+	    level != lg.pre_level) {
 		gmtime_r(&now.tv_sec, &tm);
-		strftime(lg.ts, sizeof(lg.ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		lg.ts_sec = now.tv_sec;
+		n = strftime(lg.pre, sizeof(lg.pre), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(lg.pre + n, sizeof(lg.pre) - n, ".%03ldZ %s %s: ", ms,
+		    lg.ident, level);
+		lg.prelen = strlen(lg.pre);
+		lg.pre_sec = now.tv_sec;
+		lg.pre_ms = ms;
+		lg.pre_level = level;
 	}
-	il = strlen(lg.ident);
-	ll = strlen(level);
-	if (lg.len + 32 + il + ll + LOG_LINE_MAX > sizeof(lg.buf))
+	if (lg.len + lg.prelen + LOG_LINE_MAX + 1 > sizeof(lg.buf))
 		log_flush();
 	p = lg.buf + lg.len;
-	n = strlen(lg.ts);
-	memcpy(p, lg.ts, n);
-	p[n++] = '.';
-	p[n++] = (char)('0' + now.tv_nsec / 100000000L);
-	p[n++] = (char)('0' + now.tv_nsec / 10000000L % 10);
-	p[n++] = (char)('0' + now.tv_nsec / 1000000L % 10);
-	p[n++] = 'Z';
-	p[n++] = ' ';
-	memcpy(p + n, lg.ident, il);
-	n += il;
-	p[n++] = ' ';
-	memcpy(p + n, level, ll);
-	n += ll;
-	p[n++] = ':';
-	p[n++] = ' ';
-	*np = n;
+	memcpy(p, lg.pre, lg.prelen);
+	*np = lg.prelen;
 	return (p);
 }
 
