@@ -110,7 +110,7 @@ cmd_rate_ok(struct conn *c)
 	struct timespec	 now;
 	double		 dt;
 
-	if (cf->cmd_rate <= 0 || conf_is_exempt(cf, c->addr))
+	if (cf->cmd_rate <= 0 || (c->flags & CONN_EXEMPT))
 		return (1);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	dt = (double)(now.tv_sec - c->tokens_at.tv_sec) +

@@ -314,6 +314,16 @@ conn_setup(struct conn *c)
 	conn_setup_bev(c);
 }
 
+/* Is the address exempt (asked once, not per command)? Again after SIGHUP. */
+static void
+conn_set_exempt(struct conn *c)
+{
+	if (conf_is_exempt(c->srv->conf, c->addr))
+		c->flags |= CONN_EXEMPT;
+	else
+		c->flags &= ~CONN_EXEMPT;
+}
+
 /*
  * Limits from the configuration, again after SIGHUP for open sessions;
  * like bufferevent_set_timeouts, this restarts the idle timer.
@@ -321,6 +331,7 @@ conn_setup(struct conn *c)
 void
 conn_apply_conf(struct conn *c)
 {
+	conn_set_exempt(c);
 	if (c->state == S_CLOSING || (c->flags & CONN_DEAD))
 		return;
 	c->read_ms = conn_now_ms();
@@ -453,6 +464,7 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa, int tls)
 		    sizeof(c->addr));
 	else
 		snprintf(c->addr, sizeof(c->addr), "unknown");
+	conn_set_exempt(c);
 	/* replies are small and latency matters: no Nagle */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 

@@ -58,6 +58,7 @@ enum sess_state {
 #define CONN_ACTIVE	0x0100	/* read or wrote since the last park sweep */
 #define CONN_SHORT_TO	0x0200	/* read timeout is what was left when parked */
 #define CONN_FLUSHQ	0x0400	/* on srv->flushq: output to write this pass */
+#define CONN_EXEMPT	0x0800	/* its address is exempt from the rate limit */
 
 /*
  * One client connection and its protocol session.

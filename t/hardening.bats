@@ -325,6 +325,43 @@ expect_stored() {
 	expect_pongs a 1 100
 }
 
+@test "SIGHUP that takes loopback off the exempt list limits open sessions" {
+	local i batch= deadline
+
+	write_conf <<-EOF
+	command-rate 5
+	command-burst 10
+	EOF
+	start_server -c "$CONF"
+	register_on a "$(uniq_name)" pw
+	for ((i = 1; i <= 100; i++)); do
+		batch+="PING $i"$'\r\n'
+	done
+	(printf '%s' "$batch" >&"${MYCHAT_FD[a]}")
+	expect_pongs a 1 100
+	# the exemption is looked up once per connection, and again on reload
+	write_conf <<-EOF
+	exempt 192.0.2.1
+	command-rate 5
+	command-burst 10
+	EOF
+	kill -HUP "$SERVER_PID"
+	deadline=$((SECONDS + MYCHAT_TIMEOUT))
+	until grep -q 'configuration reloaded' "$SERVER_LOG"; do
+		((SECONDS < deadline)) || { fail "no reload logged"; return 1; }
+		sleep 0.05
+	done
+	(printf '%s' "$batch" >&"${MYCHAT_FD[a]}")
+	while :; do
+		recv a >/dev/null || return 1
+		case $LINE in
+		"200 PONG "*)	;;
+		"429 slow down")	break ;;
+		*)		fail "unexpected: $LINE"; return 1 ;;
+		esac
+	done
+}
+
 @test "TCP RST in the middle of a command: nothing stored, others served" {
 	local u out
 
