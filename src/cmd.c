@@ -481,7 +481,7 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 	struct group_op	*op;
 	char		 lpeer[PROTO_NAME_MAX + 1];
 	int64_t		 now;
-	uint64_t	 id = 0, pending;
+	uint64_t	 id = 0, *pending = NULL;
 	int		 ret;
 
 	if (c->peer[0] == '\0') {
@@ -500,11 +500,11 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 	}
 	proto_lower(lpeer, c->peer, sizeof(lpeer));
 	if (srv->conf->max_pending > 0) {
-		if (limit_pending_get(srv, lpeer, &pending) == -1) {
+		if ((pending = limit_pending_get(srv, lpeer)) == NULL) {
 			conn_reply(c, RPL_TRYLATER, "try again later");
 			return;
 		}
-		if (pending >= (uint64_t)srv->conf->max_pending) {
+		if (*pending >= (uint64_t)srv->conf->max_pending) {
 			conn_reply(c, RPL_FULL, "%s has too many pending messages",
 			    c->peer);
 			return;
@@ -513,7 +513,10 @@ cmd_msg(struct conn *c, struct proto_cmd *cmd)
 	now = server_now_ms(srv);
 	ret = store_msg_add_l(srv->store, c->user->name, c->user->lname,
 	    c->peer, lpeer, now, cmd->rest, cmd->restlen, cmd->tag, &id);
-	if (ret == 1)
+	/* the count looked up above, unless the limit is off */
+	if (ret == 1 && pending != NULL)
+		(*pending)++;
+	else if (ret == 1)
 		limit_pending_add(srv, lpeer, 1);
 	/* on -1 the group is failed: the op is answered 451 at commit */
 	op = group_stage(srv, c, OP_MSG);

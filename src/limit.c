@@ -234,25 +234,24 @@ limit_register(struct server *srv, const char *ip)
 
 /*
  * The pending count of a recipient, read from the store the first time
- * and kept up to date by limit_pending_add. -1 on a store error.
+ * and kept up to date by limit_pending_add, or by the caller through the
+ * pointer (valid until the limits are swept or reset; not across a loop
+ * pass). NULL on a store error.
  */
-int
-limit_pending_get(struct server *srv, const char *lname, uint64_t *count)
+uint64_t *
+limit_pending_get(struct server *srv, const char *lname)
 {
 	struct limit_entry	*e;
 	uint64_t		 cursor, n;
 
-	if ((e = limit_find(srv->limits, LK_PENDING, lname, 0)) != NULL) {
-		*count = e->count;
-		return (0);
-	}
+	if ((e = limit_find(srv->limits, LK_PENDING, lname, 0)) != NULL)
+		return (&e->count);
 	if (store_ack_get(srv->store, lname, &cursor) == -1 ||
 	    store_pending_count(srv->store, lname, cursor, &n) == -1)
-		return (-1);
+		return (NULL);
 	e = limit_find(srv->limits, LK_PENDING, lname, 1);
 	e->count = n;
-	*count = n;
-	return (0);
+	return (&e->count);
 }
 
 /* A message was staged for lname (+1) or acknowledged (-n). */

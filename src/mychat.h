@@ -281,7 +281,7 @@ int		 limit_login_check(struct server *, const char *, const char *);
 void		 limit_login_failed(struct server *, const char *, const char *);
 void		 limit_login_ok(struct server *, const char *, const char *);
 int		 limit_register(struct server *, const char *);
-int		 limit_pending_get(struct server *, const char *, uint64_t *);
+uint64_t	*limit_pending_get(struct server *, const char *);
 void		 limit_pending_add(struct server *, const char *, int64_t);
 void		 limit_pending_reset(struct server *);
 
