@@ -95,19 +95,24 @@ get_be32(const unsigned char *p)
 	    (uint32_t)p[2] << 8 | (uint32_t)p[3]);
 }
 
+/* The key of lname's (lower case, n bytes) record from id; its size. */
+static size_t
+mbox_key(unsigned char *key, const char *lname, size_t n, uint64_t id)
+{
+	memcpy(key, lname, n);
+	key[n] = '\0';
+	store_put_be64(key + n + 1, id);
+	return (n + 9);
+}
+
 /* Encode an inbox/outbox key: lower(name) NUL be64(id). Returns its size. */
 size_t
 store_key_mbox(unsigned char *key, const char *name, uint64_t id)
 {
 	char	lname[PROTO_NAME_MAX + 1];
-	size_t	n;
 
 	proto_lower(lname, name, sizeof(lname));
-	n = strlen(lname);
-	memcpy(key, lname, n);
-	key[n++] = '\0';
-	store_put_be64(key + n, id);
-	return (n + 8);
+	return (mbox_key(key, lname, strlen(lname), id));
 }
 
 /* The id at the end of a mailbox key. */
@@ -470,12 +475,9 @@ mbox_stage_write(struct store *st, enum store_db which, struct mbox_stage *ms)
 			p = rec_room(st, MBOX_PACKED_MAX);
 			first = e;
 			len = mbox_pack(ms, &st->names, &e, p);
-			/* the key: lower(owner) NUL be64(first) */
-			memcpy(key, on->lname, on->len);
-			key[on->len] = '\0';
-			store_put_be64(key + on->len + 1, ms->ent[first].id);
 			k.data = key;
-			k.size = (u_int32_t)on->len + 9;
+			k.size = (u_int32_t)mbox_key(key, on->lname, on->len,
+			    ms->ent[first].id);
 			d.data = p;
 			d.size = (u_int32_t)len;
 			if (store_put(st, which, &k, &d, 0) != 1)
@@ -642,7 +644,7 @@ store_msg_add_l(struct store *st, const char *from, const char *lfrom,
 	size_t		 fl = strlen(from), tl = strlen(to), rl, n;
 	DBT		 k, d;
 	uint64_t	 nid;
-	uint32_t	 nf, nt;
+	uint32_t	 ifrom, ito;
 	int		 ret;
 
 	if (fl > PROTO_NAME_MAX || tl > PROTO_NAME_MAX || len > UINT32_MAX / 2)
@@ -691,10 +693,10 @@ store_msg_add_l(struct store *st, const char *from, const char *lfrom,
 	memcpy(p + 14 + fl + tl, text, len);
 	s->off[s->n++] = s->len;
 	s->len += 4 + rl;
-	nf = names_intern(&st->names, lfrom);
-	nt = names_intern(&st->names, lto);
-	mbox_stage_add(&st->inbox, &st->names, nid, nt, nf);
-	mbox_stage_add(&st->outbox, &st->names, nid, nf, nt);
+	ifrom = names_intern(&st->names, lfrom);
+	ito = names_intern(&st->names, lto);
+	mbox_stage_add(&st->inbox, &st->names, nid, ito, ifrom);
+	mbox_stage_add(&st->outbox, &st->names, nid, ifrom, ito);
 	st->last_id = nid;
 	*id = nid;
 	return (1);
