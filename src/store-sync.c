@@ -24,7 +24,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "log.h"
 #include "store-int.h"
 #include "xmalloc.h"
 

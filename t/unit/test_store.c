@@ -684,7 +684,7 @@ test_sync_thread(const char *dir)
 	struct store	*st;
 	struct run	 r;
 	char		 err[256], text[32];
-	uint64_t	 first, id, last = 0;
+	uint64_t	 first, last;
 	unsigned int	 g, i, bad = 0, badwait = 0;
 
 	err[0] = '\0';
@@ -696,7 +696,7 @@ test_sync_thread(const char *dir)
 		for (i = 0; i < 25; i++) {
 			snprintf(text, sizeof(text), "big %" PRIu64,
 			    first + g * 25 + i);
-			if ((id = add(st, "tess", "theo", text, NULL, 20000)) !=
+			if (add(st, "tess", "theo", text, NULL, 20000) !=
 			    first + g * 25 + i)
 				bad++;
 		}
