@@ -90,10 +90,28 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct conn	*c = arg;
+	struct server	*srv = c->srv;
 
-	c->srv->stats.bytes_out += info->n_deleted;
-	if (info->n_added > 0)
-		conn_flush_queue(c);
+	srv->stats.bytes_out += info->n_deleted;
+	if (info->n_added == 0)
+		return;
+	if (store_sync_pending(srv->store)) {
+		/*
+		 * Output added while a commit's fsync is pending may tell of
+		 * the group (a 250, a push): it waits for the sync. A TLS
+		 * bufferevent writes on its own, so wait for it now; a plain
+		 * connection's write is ours (conn_flush_cb), and libevent's
+		 * writing of an earlier rest stops until the sync is done.
+		 */
+		if (c->flags & CONN_TLS) {
+			group_sync_end(srv);
+			return;
+		}
+		if (c->bev != NULL &&
+		    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+			bufferevent_disable(c->bev, EV_WRITE);
+	}
+	conn_flush_queue(c);
 }
 
 /*
@@ -152,6 +170,9 @@ conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 	struct server	*srv = arg;
 	struct conn	*c;
 
+	/* held until the sync is done: group_sync_end comes back here */
+	if (store_sync_pending(srv->store))
+		return;
 	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
 		TAILQ_REMOVE(&srv->flushq, c, flush_entry);
 		c->flags &= ~CONN_FLUSHQ;

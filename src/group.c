@@ -12,7 +12,8 @@
  * messages are pushed to their recipients. If the commit fails, every op
  * is answered 451 and nothing of the group is visible. In the durable
  * mode the fsync runs on the store's thread while the answers are
- * formatted, and they leave for the sockets only after it (below).
+ * formatted and the loop goes on with the next pass; every output waits
+ * until the sync is done (group_sync_end), then leaves.
  */
 #include "config.h"
 
@@ -25,15 +26,24 @@
 #include "mychat.h"
 #include "xmalloc.h"
 
+static void	group_sync_cb(evutil_socket_t, short, void *);
+
 void
 group_init(struct server *srv)
 {
 	struct commit_group	*g = &srv->group;
+	int			 fd;
 
 	g->commit_ev = event_new(srv->base, -1, 0, group_commit_cb, srv);
 	if (g->commit_ev == NULL)
 		fatalx("%s: event_new", __func__);
 	g->time_ms = INT64_MIN;
+	if ((fd = store_sync_fd(srv->store)) != -1) {
+		g->sync_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST,
+		    group_sync_cb, srv);
+		if (g->sync_ev == NULL || event_add(g->sync_ev, NULL) == -1)
+			fatalx("%s: sync event", __func__);
+	}
 }
 
 void
@@ -43,10 +53,39 @@ group_free(struct server *srv)
 
 	if (g->commit_ev != NULL)
 		event_free(g->commit_ev);
+	if (g->sync_ev != NULL)
+		event_free(g->sync_ev);
 	free(g->rcpts);
 	free(g->ops);
 	free(g->buf);
 	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * The last group's fsync is done: what waited for it may leave (conn.c
+ * holds plain output while a sync is pending, and a TLS connection's
+ * output waits here). A failed sync leaves the group's fate to recovery:
+ * exit before any of its answers is sent.
+ */
+void
+group_sync_end(struct server *srv)
+{
+	if (store_commit_wait(srv->store) == -1)
+		fatalx("the log could not be synced: exiting before any reply "
+		    "of the last group is sent; a restart recovers the database");
+	if (!TAILQ_EMPTY(&srv->flushq))
+		event_active(srv->flush_ev, EV_TIMEOUT, 0);
+}
+
+/* The fsync thread finished a sync: maybe the one answers wait for. */
+static void
+group_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	store_sync_drain(srv->store);
+	if (store_sync_pending(srv->store) && store_sync_ready(srv->store))
+		group_sync_end(srv);
 }
 
 int
@@ -361,6 +400,24 @@ group_receipts(struct server *srv, struct group_op *op)
 	limit_pending_add(srv, lname, -(int64_t)rc.acked);
 }
 
+/* Does a connection of the group wait for nothing but the sync? */
+static int
+group_need_after(struct commit_group *g, size_t nops)
+{
+	struct conn	*c;
+	size_t		 i;
+
+	for (i = 0; i < nops; i++) {
+		c = g->ops[i].conn;
+		if (c->flags & CONN_DEAD || !(c->flags & CONN_STARTTLS ||
+		    c->state == S_CLOSING))
+			continue;
+		if (evbuffer_get_length(conn_output(c)) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 /* Commit the group, then answer and deliver. */
 void
 group_commit_cb(evutil_socket_t fd, short what, void *arg)
@@ -374,6 +431,11 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (nops == 0)
 		return;
+	if (store_sync_pending(srv->store)) {
+		/* the last group's answers go out before this one's */
+		group_sync_end(srv);
+		conn_flush_cb(-1, 0, srv);
+	}
 	ok = store_commit_start(srv->store) == 0;
 	if (store_panicked(srv->store))
 		fatalx("the database needs recovery (a process died with it "
@@ -458,25 +520,28 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 	g->buflen = 0;
 	/*
 	 * Nothing of the group has left the process: the replies and pushes
-	 * are in output buffers, written after this callback. In the durable
-	 * mode the log is being synced meanwhile (store-sync.c); they may
-	 * go once it is on disk. A failed sync leaves the group's fate to
-	 * recovery, so exit before any of its replies is sent.
+	 * are in output buffers. In the durable mode the log is being synced
+	 * meanwhile (store-sync.c), and they may go once it is on disk. The
+	 * loop goes on in the meantime, holding what it writes (conn.c), and
+	 * the thread's wakeup (group_sync_cb) lets it all go. A connection
+	 * that has nothing to write and waits only to close or start TLS is
+	 * the exception: it waits here.
 	 */
-	if (store_commit_wait(srv->store) == -1)
-		fatalx("the log could not be synced: exiting before any reply "
-		    "of the last group is sent; a restart recovers the database");
-	/* connections that waited on this group may go on or go away */
-	for (i = 0; i < nops; i++) {
-		c = g->ops[i].conn;
-		if (c->flags & CONN_DEAD)
-			continue;
-		if (evbuffer_get_length(conn_output(c)) > 0)
-			continue;	/* the write callback takes it on */
-		if (c->flags & CONN_STARTTLS)
-			conn_starttls(c);
-		else if (c->state == S_CLOSING)
-			conn_close(c, "closed");
+	if (store_sync_pending(srv->store) && group_need_after(g, nops))
+		group_sync_end(srv);
+	if (!store_sync_pending(srv->store)) {
+		/* connections that waited on this group may go on or go away */
+		for (i = 0; i < nops; i++) {
+			c = g->ops[i].conn;
+			if (c->flags & CONN_DEAD)
+				continue;
+			if (evbuffer_get_length(conn_output(c)) > 0)
+				continue;	/* the write callback takes it on */
+			if (c->flags & CONN_STARTTLS)
+				conn_starttls(c);
+			else if (c->state == S_CLOSING)
+				conn_close(c, "closed");
+		}
 	}
 	if (!TAILQ_EMPTY(&srv->dead))
 		conn_reap(srv);

@@ -160,6 +160,7 @@ struct receipt {
 
 struct commit_group {
 	struct event	*commit_ev;
+	struct event	*sync_ev;	/* the fsync thread finished a sync */
 	struct group_op	*ops;
 	size_t		 nops, opsalloc;
 	char		*buf;		/* preformatted push lines */
@@ -271,6 +272,7 @@ struct group_op	*group_stage(struct server *, struct conn *, enum op_type);
 void		 group_set_line(struct server *, struct group_op *, uint64_t,
 		     const char *, int64_t, const char *, size_t);
 void		 group_commit_cb(evutil_socket_t, short, void *);
+void		 group_sync_end(struct server *);
 int		 group_pending(struct server *);
 
 /* limit.c */

@@ -103,10 +103,10 @@ server_close(struct server *srv)
 	listener_free_all(srv);
 	auth_stop(srv->auth);
 	srv->auth = NULL;
+	group_free(srv);	/* its event watches the store's sync thread */
 	store_checkpoint(srv->store);
 	store_close(srv->store);
 	srv->store = NULL;
-	group_free(srv);
 	limit_free(srv->limits);
 	srv->limits = NULL;
 	event_free(srv->reap_ev);

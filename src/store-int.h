@@ -124,6 +124,7 @@ int	 store_sync_start(struct store *);
 void	 store_sync_stop(struct store *);
 uint64_t store_sync_ask(struct store *);
 int	 store_sync_wait(struct store *, uint64_t);
+int	 store_sync_finished(struct store *, uint64_t);
 
 /* store-log.c */
 int	 store_log_open(struct store *, char *, size_t);

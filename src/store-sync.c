@@ -6,23 +6,30 @@
  * commit and the group is answered 451) and asks this thread to flush the
  * log (DB_ENV->log_flush: the fdatasync). While the disk works, the loop
  * formats the group's replies and pushes into the connections' output
- * buffers; it then waits here, and only then lets anything reach a
- * socket. So a 250 still leaves only after its message is on disk, and the
- * time the loop used to sit in fdatasync does the formatting instead
- * (doc/performance.md, fifth round). A failed fsync is fatal: the server
- * exits before the group's replies leave, and recovery at the restart
- * decides what the log holds (as PostgreSQL does since fsyncgate).
+ * buffers and goes on with the next loop pass, holding every output until
+ * the sync is done (group.c, conn.c). The thread then wakes the loop
+ * through an eventfd (store_sync_fd). So a 250 still leaves only after
+ * its message is on disk, and the time the loop used to sit in fdatasync
+ * reads and parses the next commands (doc/performance.md, fifth and sixth
+ * rounds). A failed fsync is fatal: the server exits before the group's
+ * replies leave, and recovery at the restart decides what the log holds
+ * (as PostgreSQL does since fsyncgate).
  *
- * There is one sync in flight at most, and only between the loop's
- * store_commit_start() and store_commit_wait(): every other store call
- * runs while the thread sleeps. The environment is opened DB_THREAD for
- * this; the database handles stay on the loop's thread.
+ * There is one sync in flight at most: store_commit_start() waits for the
+ * last one first. The loop's store calls go on while the thread flushes:
+ * the environment is opened DB_THREAD, and Berkeley DB holds only its
+ * flush mutex, not the log region's, during the fsync (log_put.c,
+ * __log_flush_int), so the next group's log records are written
+ * meanwhile. The database handles stay on the loop's thread.
  */
 #include "config.h"
+
+#include <sys/eventfd.h>
 
 #include <db.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "store-int.h"
 #include "xmalloc.h"
@@ -36,6 +43,7 @@ struct store_sync {
 	uint64_t	 done;		/* syncs finished */
 	int		 err;		/* the first log_flush error */
 	int		 stop;
+	int		 efd;		/* eventfd: readable after a sync */
 };
 
 static void *
@@ -59,6 +67,8 @@ store_sync_main(void *arg)
 			ss->err = ret;
 		ss->done = gen;
 		pthread_cond_broadcast(&ss->cv);
+		/* wake the loop (store_sync_fd); a full counter is awake */
+		(void)write(ss->efd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	}
 	pthread_mutex_unlock(&ss->mtx);
 	return (NULL);
@@ -72,9 +82,14 @@ store_sync_start(struct store *st)
 
 	ss = xcalloc(1, sizeof(*ss));
 	ss->env = st->env;
+	if ((ss->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		free(ss);
+		return (-1);
+	}
 	pthread_mutex_init(&ss->mtx, NULL);
 	pthread_cond_init(&ss->cv, NULL);
 	if (pthread_create(&ss->thread, NULL, store_sync_main, ss) != 0) {
+		close(ss->efd);
 		pthread_cond_destroy(&ss->cv);
 		pthread_mutex_destroy(&ss->mtx);
 		free(ss);
@@ -99,6 +114,7 @@ store_sync_stop(struct store *st)
 	pthread_join(ss->thread, NULL);
 	pthread_cond_destroy(&ss->cv);
 	pthread_mutex_destroy(&ss->mtx);
+	close(ss->efd);
 	free(ss);
 	st->sync = NULL;
 }
@@ -134,4 +150,37 @@ store_sync_wait(struct store *st, uint64_t gen)
 	err = ss->err;
 	pthread_mutex_unlock(&ss->mtx);
 	return (err);
+}
+
+/* Has sync gen finished (store_sync_wait would not block)? */
+int
+store_sync_finished(struct store *st, uint64_t gen)
+{
+	struct store_sync	*ss = st->sync;
+	int			 done;
+
+	pthread_mutex_lock(&ss->mtx);
+	done = ss->done >= gen;
+	pthread_mutex_unlock(&ss->mtx);
+	return (done);
+}
+
+/*
+ * The descriptor that becomes readable when a sync finishes, for the
+ * loop to go on with what waited on it; -1 without the thread.
+ */
+int
+store_sync_fd(const struct store *st)
+{
+	return (st->sync == NULL ? -1 : st->sync->efd);
+}
+
+/* Take the wakeups of store_sync_fd (none: EAGAIN, nothing to do). */
+void
+store_sync_drain(struct store *st)
+{
+	uint64_t	n;
+
+	if (st->sync != NULL)
+		(void)read(st->sync->efd, &n, sizeof(n));
 }

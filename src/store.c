@@ -428,6 +428,23 @@ store_commit_wait(struct store *st)
 	return (0);
 }
 
+/*
+ * Is a committed group's fsync not yet waited for? Its answers must not
+ * leave the process until store_commit_wait().
+ */
+int
+store_sync_pending(const struct store *st)
+{
+	return (st->sync_gen != 0);
+}
+
+/* Would store_commit_wait() return at once? */
+int
+store_sync_ready(struct store *st)
+{
+	return (st->sync_gen == 0 || store_sync_finished(st, st->sync_gen));
+}
+
 /* Commit the group and wait for it to be durable: store_commit_start. */
 int
 store_commit(struct store *st)

@@ -52,6 +52,7 @@ setup_file() {
 teardown() {
 	local p
 
+	rm -f "$BATS_TEST_TMPDIR/stall"	# a held fsync would hold the stop
 	mychat_teardown
 	for p in "${TOOL_PIDS[@]}"; do
 		kill "$p" 2>/dev/null
@@ -717,4 +718,41 @@ write_conf() {
 	tool_exit s
 	grep -q 'server closed with close_notify' "${TOOL_ERR[s]}" ||
 	    fail "no TLS close_notify before the close: $(cat "${TOOL_ERR[s]}")"
+}
+
+# A TLS bufferevent writes on its own, so output for a TLS session waits
+# for a pending fsync where it is added (conn.c): a 250 and a push over TLS
+# leave only after the message is on disk, as in clear (durability.bats).
+@test "implicit TLS: a 250 and a push over TLS wait for the fsync" {
+	local stall=$BATS_TEST_TMPDIR/stall a b
+
+	a=$(uniq_name a)
+	b=$(uniq_name b)
+	with_stalled_sync "$stall" tls_start_server -D sync
+	tls_open t
+	send t "REGISTER $a pw-$a"
+	expect_reply t 201
+	register_on p "$b" "pw-$b"
+	send t "TO $b"
+	expect_reply t 200
+	send p "TO $a"
+	expect_reply p 200
+
+	# the sender on TLS: its 250 waits
+	: >"$stall"
+	send t "MSG from TLS, held"
+	wait_file "$stall.on"
+	expect_silence t 1
+	rm -f "$stall" "$stall.on"
+	expect_reply t 250 '^250 [0-9]+ delivered$'
+	expect_push p "^MSG [0-9]+ $a [^ ]+ from TLS, held\$"
+
+	# the recipient on TLS: the push waits
+	: >"$stall"
+	send p "MSG to TLS, held"
+	wait_file "$stall.on"
+	expect_silence t 1
+	rm -f "$stall"
+	expect_reply p 250 '^250 [0-9]+ delivered$'
+	expect_push t "^MSG [0-9]+ $b [^ ]+ to TLS, held\$"
 }

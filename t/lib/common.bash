@@ -33,6 +33,14 @@
 #   conn_close NAME
 #   oneshot FORMAT [ARGS]		printf | socat, prints what the server
 #					sent back (end the input with QUIT)
+#   expect_silence NAME SECONDS		nothing arrives on NAME meanwhile
+#
+# Faults
+#   with_stalled_sync FILE CMD...	run CMD (start_server, ...) with
+#					t/tools/stallsync.so preloaded: the
+#					server's fsyncs wait while FILE exists,
+#					and create FILE.on when one does
+#   wait_file FILE			wait until FILE exists
 #
 # Never call recv/expect_* through "run": run uses a subshell, which would
 # consume the bytes and lose the variables.
@@ -55,6 +63,7 @@ fi
 : "${MYCHATD:=$TOP_BUILDDIR/src/mychatd}"
 : "${MYCHAT:=$TOP_BUILDDIR/src/mychat}"
 : "${MYCHATCTL:=$TOP_BUILDDIR/src/mychatctl}"
+: "${STALLSYNC:=$TOP_BUILDDIR/t/tools/stallsync.so}"
 : "${MYCHAT_TIMEOUT:=20}"
 : "${MYCHAT_START_TIMEOUT:=30}"
 : "${MYCHAT_STOP_TIMEOUT:=30}"
@@ -535,4 +544,44 @@ send_long() {
 # Print N filler bytes ("x").
 filler() {
 	head -c "$1" /dev/zero | tr '\0' x
+}
+
+# Wait until file $1 exists (at most MYCHAT_TIMEOUT seconds).
+wait_file() {
+	local deadline=$((SECONDS + MYCHAT_TIMEOUT))
+
+	until [[ -e $1 ]]; do
+		if ((SECONDS >= deadline)); then
+			fail "$1 did not appear in $MYCHAT_TIMEOUT s"
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# Nothing may arrive on connection $1 for $2 seconds (a check that
+# something is held: the time bounds the test, the answer would come in
+# a millisecond).
+expect_silence() {
+	local fd line
+
+	conn_fd "$1" || return 1
+	fd=$FD
+	if IFS= read -r -t "$2" -u "$fd" line; then
+		fail "$1: '${line%$'\r'}' arrived while it should be held"
+		return 1
+	fi
+}
+
+with_stalled_sync() {
+	local file=$1
+
+	shift
+	[[ -f $STALLSYNC ]] || {
+		fail "$STALLSYNC is not built (make check builds it)"
+		return 1
+	}
+	# ASan wants its runtime first among the preloads; the shim has none
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	    LD_PRELOAD=$STALLSYNC MYCHAT_STALL_SYNC=$file "$@"
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -730,6 +731,75 @@ test_sync_thread(const char *dir)
 	store_close(st);
 }
 
+/* Add n "big <id>" messages from ula to ugo; the number that failed. */
+static unsigned int
+add_run(struct store *st, unsigned int n)
+{
+	char		 text[32];
+	unsigned int	 i, bad = 0;
+	uint64_t	 id = store_last_id(st) + 1;
+
+	for (i = 0; i < n; i++, id++) {
+		snprintf(text, sizeof(text), "big %" PRIu64, id);
+		if (add(st, "ula", "ugo", text, NULL, 30000) != id)
+			bad++;
+	}
+	return (bad);
+}
+
+/*
+ * The server's loop goes on while a sync is in flight: the sync wakes
+ * store_sync_fd, and the next group is written meanwhile.
+ */
+static void
+test_sync_wakeup(const char *dir)
+{
+	struct store	*st;
+	struct pollfd	 pfd;
+	struct run	 r;
+	char		 err[256];
+	uint64_t	 first;
+	unsigned int	 g, bad = 0, woke = 0;
+
+	err[0] = '\0';
+	if (!tap_ok(store_open(&st, dir, STORE_SYNC_THREAD, err,
+	    sizeof(err)) == 0, "store_open with the fsync thread %s", err))
+		return;
+	tap_ok(store_sync_fd(st) != -1 && !store_sync_pending(st),
+	    "a wakeup descriptor, and no sync pending after the open");
+	first = store_last_id(st) + 1;
+	for (g = 0; g < 20; g++) {
+		store_sync_drain(st);		/* wakeups of earlier waits */
+		bad += add_run(st, 10);
+		if (store_commit_start(st) != 0 || !store_sync_pending(st))
+			bad++;
+		/* the next group goes into the log while this one syncs */
+		bad += add_run(st, 10);
+		pfd.fd = store_sync_fd(st);
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 30000) == 1 && store_sync_ready(st))
+			woke++;
+		if (store_commit_wait(st) != 0 || store_sync_pending(st))
+			bad++;
+		if (store_commit(st) != 0)
+			bad++;
+	}
+	tap_is_int((int)woke, 20, "every sync wakes the descriptor, and is "
+	    "then ready to be waited for");
+	tap_is_int((int)bad, 0, "40 groups, each second one written while "
+	    "the one before it synced");
+	store_close(st);
+	if (!tap_ok(store_open(&st, dir, 0, err, sizeof(err)) == 0,
+	    "reopen %s", err))
+		return;
+	memset(&r, 0, sizeof(r));
+	r.next = first;
+	r.step = 1;
+	tap_ok(store_inbox_scan(st, "ugo", first - 1, 0, run_cb, &r) == 400 &&
+	    r.bad == 0, "... and all 400 messages are there, in order");
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -799,6 +869,7 @@ main(void)
 	store_close(st);
 
 	test_sync_thread(dir);
+	test_sync_wakeup(dir);
 
 	/* A directory of mychat 0.1 (one record per message) is refused. */
 	{

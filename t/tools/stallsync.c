@@ -1,0 +1,59 @@
+/*
+ * t/tools/stallsync.so: an LD_PRELOAD shim that stalls fdatasync(2) and
+ * fsync(2) on demand, so that a test can hold a commit's fsync open and
+ * look at what the server sends meanwhile (t/durability.bats).
+ *
+ * While the file named by $MYCHAT_STALL_SYNC exists, a sync first creates
+ * "$MYCHAT_STALL_SYNC.on" (the test waits for it: a sync has begun and is
+ * held), then waits until the file is removed, then syncs. Without the
+ * variable, or without the file, it syncs at once. Not installed.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static void
+stall(void)
+{
+	const char	*path = getenv("MYCHAT_STALL_SYNC");
+	char		 on[4096];
+	struct timespec	 ts = { 0, 5 * 1000 * 1000 };
+	int		 fd;
+
+	if (path == NULL || access(path, F_OK) == -1)
+		return;
+	if (snprintf(on, sizeof(on), "%s.on", path) >= (int)sizeof(on))
+		return;
+	if ((fd = open(on, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) != -1)
+		close(fd);
+	while (access(path, F_OK) == 0)
+		nanosleep(&ts, NULL);
+}
+
+/* Stall if asked, then the libc function name. */
+static int
+sync_next(const char *name, int fd)
+{
+	int	(*real)(int);
+
+	stall();
+	if ((real = (int (*)(int))dlsym(RTLD_NEXT, name)) == NULL)
+		return (-1);
+	return (real(fd));
+}
+
+int
+fdatasync(int fd)
+{
+	return (sync_next("fdatasync", fd));
+}
+
+int
+fsync(int fd)
+{
+	return (sync_next("fsync", fd));
+}
