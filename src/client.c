@@ -66,7 +66,7 @@ client_read_pass(int fd, int prompt)
 {
 	struct termios	 saved, t;
 	size_t		 n = 0;
-	ssize_t		 r;
+	ssize_t		 r, w;
 	char		 c;
 	int		 restore = 0;
 
@@ -78,7 +78,9 @@ client_read_pass(int fd, int prompt)
 			if (tcsetattr(fd, TCSAFLUSH, &t) == 0)
 				restore = 1;
 		}
-		(void)write(fd, "Password: ", 10);
+		/* a courtesy: a prompt that cannot be shown changes nothing */
+		w = write(fd, "Password: ", 10);
+		(void)w;
 	}
 	while ((r = read(fd, &c, 1)) == 1 && c != '\n') {
 		if (n < sizeof(client_pass) - 1)
@@ -89,7 +91,8 @@ client_read_pass(int fd, int prompt)
 		client_pass[--n] = '\0';
 	if (restore) {
 		tcsetattr(fd, TCSAFLUSH, &saved);
-		(void)write(fd, "\n", 1);
+		w = write(fd, "\n", 1);
+		(void)w;
 	}
 	return (r == -1 ? -1 : 0);
 }

@@ -50,7 +50,8 @@ static void *
 store_sync_main(void *arg)
 {
 	struct store_sync	*ss = arg;
-	uint64_t		 gen;
+	uint64_t		 gen, one = 1;
+	ssize_t			 w;
 	int			 ret;
 
 	pthread_mutex_lock(&ss->mtx);
@@ -67,8 +68,11 @@ store_sync_main(void *arg)
 			ss->err = ret;
 		ss->done = gen;
 		pthread_cond_broadcast(&ss->cv);
-		/* wake the loop (store_sync_fd); a full counter is awake */
-		(void)write(ss->efd, &(uint64_t){ 1 }, sizeof(uint64_t));
+		pthread_mutex_unlock(&ss->mtx);
+		/* wake the loop (store_sync_fd); EAGAIN: it is awake already */
+		w = write(ss->efd, &one, sizeof(one));
+		(void)w;
+		pthread_mutex_lock(&ss->mtx);
 	}
 	pthread_mutex_unlock(&ss->mtx);
 	return (NULL);
@@ -180,7 +184,10 @@ void
 store_sync_drain(struct store *st)
 {
 	uint64_t	n;
+	ssize_t		r;
 
-	if (st->sync != NULL)
-		(void)read(st->sync->efd, &n, sizeof(n));
+	if (st->sync != NULL) {
+		r = read(st->sync->efd, &n, sizeof(n));
+		(void)r;
+	}
 }
