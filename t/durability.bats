@@ -215,3 +215,52 @@ crash_test() {
 	send a "MSG after the held one"
 	expect_reply a 250 '^250 [0-9]+ delivered$'
 }
+
+# A failed fsync leaves unknown what the disk holds (doc/protocol.md,
+# "Durability"): the server exits before any answer of the group leaves,
+# and the restart's recovery decides.
+@test "sync: a failed fsync: the server exits before the 250 leaves, and a restart recovers" {
+	local stall=$BATS_TEST_TMPDIR/stall u v pid log dir n
+
+	with_stalled_sync "$stall" start_server -D sync
+	pid=$SERVER_PID
+	log=$SERVER_LOG
+	dir=$SERVER_DIR
+	u=$(uniq_name)
+	v=$(uniq_name)
+	register_on a "$u" pw
+	register_on b "$v" pw
+	send a "TO $v"
+	expect_reply a 200
+	: >"$stall"
+	send a "MSG its disk dies"
+	wait_file "$stall.on"
+	send a "PING after the message"
+	: >"$stall.fail"
+	rm -f "$stall"
+	# no 250, no PONG, no push: the connections just end
+	expect_eof a
+	expect_eof b
+	wait_exit "$pid" "$MYCHAT_TIMEOUT" || fail "mychatd still runs"
+	forget_pid "$pid"
+	[[ $WAIT_STATUS -eq 1 ]] || fail "mychatd exited with $WAIT_STATUS, not 1"
+	grep -q 'the log could not be synced' "$log" ||
+	    fail "no fatal message in the log: $(tail -n 5 "$log")"
+	check_server_log "$log" || fail "sanitizer report"
+	rm -f "$stall.fail"
+	# what the log holds is recovery's to say; the server works again
+	start_server --dir "$dir" -D sync
+	login_on b "$v" pw
+	n=${LAST_REPLY#200 welcome $v, }
+	n=${n% waiting}
+	[[ $n == 0 || $n == 1 ]] || fail "$n waiting, not 0 or 1"
+	if [[ $n == 1 ]]; then
+		expect_push b 'its disk dies$'	# at least once: it may be there
+	fi
+	login_on a "$u" pw
+	send a "TO $v"
+	expect_reply a 200
+	send a "MSG after the restart"
+	expect_reply a 250 '^250 [0-9]+ delivered$'
+	expect_push b 'after the restart$'
+}

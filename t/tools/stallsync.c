@@ -6,41 +6,52 @@
  * While the file named by $MYCHAT_STALL_SYNC exists, a sync first creates
  * "$MYCHAT_STALL_SYNC.on" (the test waits for it: a sync has begun and is
  * held), then waits until the file is removed, then syncs. Without the
- * variable, or without the file, it syncs at once. Not installed.
+ * variable, or without the file, it syncs at once. While
+ * "$MYCHAT_STALL_SYNC.fail" exists, a sync fails with EIO instead, as a
+ * dying disk's would. Not installed.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
-static void
+/* Hold while the file exists; then 1 if the sync is to fail. */
+static int
 stall(void)
 {
 	const char	*path = getenv("MYCHAT_STALL_SYNC");
-	char		 on[4096];
+	char		 other[4096];
 	struct timespec	 ts = { 0, 5 * 1000 * 1000 };
 	int		 fd;
 
-	if (path == NULL || access(path, F_OK) == -1)
-		return;
-	if (snprintf(on, sizeof(on), "%s.on", path) >= (int)sizeof(on))
-		return;
-	if ((fd = open(on, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) != -1)
-		close(fd);
-	while (access(path, F_OK) == 0)
-		nanosleep(&ts, NULL);
+	if (path == NULL)
+		return (0);
+	if (access(path, F_OK) == 0) {
+		if (snprintf(other, sizeof(other), "%s.on", path) <
+		    (int)sizeof(other) && (fd = open(other, O_WRONLY |
+		    O_CREAT | O_CLOEXEC, 0644)) != -1)
+			close(fd);
+		while (access(path, F_OK) == 0)
+			nanosleep(&ts, NULL);
+	}
+	return (snprintf(other, sizeof(other), "%s.fail", path) <
+	    (int)sizeof(other) && access(other, F_OK) == 0);
 }
 
-/* Stall if asked, then the libc function name. */
+/* Stall if asked, then fail or call the libc function name. */
 static int
 sync_next(const char *name, int fd)
 {
 	int	(*real)(int);
 
-	stall();
+	if (stall()) {
+		errno = EIO;
+		return (-1);
+	}
 	if ((real = (int (*)(int))dlsym(RTLD_NEXT, name)) == NULL)
 		return (-1);
 	return (real(fd));
