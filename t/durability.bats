@@ -188,19 +188,27 @@ crash_test() {
 	stop_server
 }
 
+# A server whose fsyncs wait while file $1 exists; a (account U) has
+# chosen b (account V) as its peer.
+stalled_pair() {
+	with_stalled_sync "$1" start_server -D sync || return 1
+	U=$(uniq_name)
+	V=$(uniq_name)
+	register_on a "$U" pw || return 1
+	register_on b "$V" pw || return 1
+	send a "TO $V" || return 1
+	expect_reply a 200
+}
+
 # While a group's fsync is held (t/tools/stallsync.so), the loop goes on
 # (doc/performance.md, sixth round), but its 250, its push and anything
 # sent after them wait: a 250 still means on disk.
 @test "sync: nothing of a group leaves before its fsync, and it all leaves after" {
 	local stall=$BATS_TEST_TMPDIR/stall u v
 
-	with_stalled_sync "$stall" start_server -D sync
-	u=$(uniq_name)
-	v=$(uniq_name)
-	register_on a "$u" pw
-	register_on b "$v" pw
-	send a "TO $v"
-	expect_reply a 200
+	stalled_pair "$stall" || return 1
+	u=$U
+	v=$V
 	: >"$stall"
 	send a "MSG held until it is on disk"
 	wait_file "$stall.on"
@@ -222,16 +230,12 @@ crash_test() {
 @test "sync: a failed fsync: the server exits before the 250 leaves, and a restart recovers" {
 	local stall=$BATS_TEST_TMPDIR/stall u v pid log dir n
 
-	with_stalled_sync "$stall" start_server -D sync
+	stalled_pair "$stall" || return 1
+	u=$U
+	v=$V
 	pid=$SERVER_PID
 	log=$SERVER_LOG
 	dir=$SERVER_DIR
-	u=$(uniq_name)
-	v=$(uniq_name)
-	register_on a "$u" pw
-	register_on b "$v" pw
-	send a "TO $v"
-	expect_reply a 200
 	: >"$stall"
 	send a "MSG its disk dies"
 	wait_file "$stall.on"
