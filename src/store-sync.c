@@ -67,12 +67,14 @@ store_sync_main(void *arg)
 		if (ret != 0 && ss->err == 0)
 			ss->err = ret;
 		ss->done = gen;
-		pthread_cond_broadcast(&ss->cv);
-		pthread_mutex_unlock(&ss->mtx);
-		/* wake the loop (store_sync_fd); EAGAIN: it is awake already */
+		/*
+		 * Wake the loop (store_sync_fd; EAGAIN: it is awake already).
+		 * Under the mutex: whoever sees this sync done also finds its
+		 * wakeup, so a drain after a wait leaves none behind.
+		 */
 		w = write(ss->efd, &one, sizeof(one));
 		(void)w;
-		pthread_mutex_lock(&ss->mtx);
+		pthread_cond_broadcast(&ss->cv);
 	}
 	pthread_mutex_unlock(&ss->mtx);
 	return (NULL);
