@@ -3,12 +3,14 @@
  * fsync(2) on demand, so that a test can hold a commit's fsync open and
  * look at what the server sends meanwhile (t/durability.bats).
  *
- * While the file named by $MYCHAT_STALL_SYNC exists, a sync first creates
- * "$MYCHAT_STALL_SYNC.on" (the test waits for it: a sync has begun and is
- * held), then waits until the file is removed, then syncs. Without the
- * variable, or without the file, it syncs at once. While
- * "$MYCHAT_STALL_SYNC.fail" exists, a sync fails with EIO instead, as a
- * dying disk's would. Not installed.
+ * Only syncs of Berkeley DB's log files (log.NNNNNNNNNN) are touched, so
+ * that a checkpoint's syncs of the database files stay out of the test.
+ * While the file named by $MYCHAT_STALL_SYNC exists, a log sync first
+ * creates "$MYCHAT_STALL_SYNC.on" (the test waits for it: a sync has
+ * begun and is held), then waits until the file is removed, then syncs.
+ * Without the variable, or without the file, it syncs at once. While
+ * "$MYCHAT_STALL_SYNC.fail" exists, a log sync fails with EIO instead, as
+ * a dying disk's would. Not installed.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -16,6 +18,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,13 +45,29 @@ stall(void)
 	    (int)sizeof(other) && access(other, F_OK) == 0);
 }
 
+/* Is fd one of Berkeley DB's log files? */
+static int
+is_log(int fd)
+{
+	char		 link[64], path[4096];
+	const char	*base;
+	ssize_t		 n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) == -1)
+		return (0);
+	path[n] = '\0';
+	base = strrchr(path, '/');
+	return (strncmp(base == NULL ? path : base + 1, "log.", 4) == 0);
+}
+
 /* Stall if asked, then fail or call the libc function name. */
 static int
 sync_next(const char *name, int fd)
 {
 	int	(*real)(int);
 
-	if (stall()) {
+	if (is_log(fd) && stall()) {
 		errno = EIO;
 		return (-1);
 	}
