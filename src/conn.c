@@ -99,9 +99,11 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 		/*
 		 * Output added while a commit's fsync is pending may tell of
 		 * the group (a 250, a push): it waits for the sync. A TLS
-		 * bufferevent writes on its own, so wait for it now; a plain
-		 * connection's write is ours (conn_flush_cb), and libevent's
-		 * writing of an earlier rest stops until the sync is done.
+		 * bufferevent writes on its own, so wait for it now (libevent
+		 * runs an evbuffer's callbacks newest first: this one before
+		 * the bufferevent's); a plain connection's write is ours
+		 * (conn_flush_cb), and libevent's writing of an earlier rest
+		 * stops until the sync is done.
 		 */
 		if (c->flags & CONN_TLS) {
 			group_sync_end(srv);
