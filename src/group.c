@@ -400,24 +400,6 @@ group_receipts(struct server *srv, struct group_op *op)
 	limit_pending_add(srv, lname, -(int64_t)rc.acked);
 }
 
-/* Does a connection of the group wait for nothing but the sync? */
-static int
-group_need_after(struct commit_group *g, size_t nops)
-{
-	struct conn	*c;
-	size_t		 i;
-
-	for (i = 0; i < nops; i++) {
-		c = g->ops[i].conn;
-		if (c->flags & CONN_DEAD || !(c->flags & CONN_STARTTLS ||
-		    c->state == S_CLOSING))
-			continue;
-		if (evbuffer_get_length(conn_output(c)) == 0)
-			return (1);
-	}
-	return (0);
-}
-
 /* Commit the group, then answer and deliver. */
 void
 group_commit_cb(evutil_socket_t fd, short what, void *arg)
@@ -527,21 +509,21 @@ group_commit_cb(evutil_socket_t fd, short what, void *arg)
 	 * that has nothing to write and waits only to close or start TLS is
 	 * the exception: it waits here.
 	 */
-	if (store_sync_pending(srv->store) && group_need_after(g, nops))
-		group_sync_end(srv);
-	if (!store_sync_pending(srv->store)) {
-		/* connections that waited on this group may go on or go away */
-		for (i = 0; i < nops; i++) {
-			c = g->ops[i].conn;
-			if (c->flags & CONN_DEAD)
-				continue;
-			if (evbuffer_get_length(conn_output(c)) > 0)
-				continue;	/* the write callback takes it on */
-			if (c->flags & CONN_STARTTLS)
-				conn_starttls(c);
-			else if (c->state == S_CLOSING)
-				conn_close(c, "closed");
-		}
+	/* connections that waited on this group may go on or go away */
+	for (i = 0; i < nops; i++) {
+		c = g->ops[i].conn;
+		if (c->flags & CONN_DEAD)
+			continue;
+		if (evbuffer_get_length(conn_output(c)) > 0)
+			continue;	/* the write callback takes it on */
+		if (!(c->flags & CONN_STARTTLS) && c->state != S_CLOSING)
+			continue;
+		if (store_sync_pending(srv->store))
+			group_sync_end(srv);
+		if (c->flags & CONN_STARTTLS)
+			conn_starttls(c);
+		else
+			conn_close(c, "closed");
 	}
 	if (!TAILQ_EMPTY(&srv->dead))
 		conn_reap(srv);
