@@ -674,6 +674,25 @@ test_history(struct store *st)
 }
 
 /*
+ * Add n "big <id>" messages from `from` to `to`, which must get the ids
+ * first .. first + n - 1; the number that did not.
+ */
+static unsigned int
+add_run(struct store *st, const char *from, const char *to, uint64_t first,
+    unsigned int n, int64_t t)
+{
+	char		 text[32];
+	unsigned int	 i, bad = 0;
+
+	for (i = 0; i < n; i++) {
+		snprintf(text, sizeof(text), "big %" PRIu64, first + i);
+		if (add(st, from, to, text, NULL, t) != first + i)
+			bad++;
+	}
+	return (bad);
+}
+
+/*
  * The fsync thread (STORE_SYNC_THREAD): groups committed with
  * store_commit_start read back and scan before and after
  * store_commit_wait, many times over, and a close with a sync in flight
@@ -684,9 +703,9 @@ test_sync_thread(const char *dir)
 {
 	struct store	*st;
 	struct run	 r;
-	char		 err[256], text[32];
+	char		 err[256];
 	uint64_t	 first, last;
-	unsigned int	 g, i, bad = 0, badwait = 0;
+	unsigned int	 g, bad = 0, badwait = 0;
 
 	err[0] = '\0';
 	if (!tap_ok(store_open(&st, dir, STORE_SYNC_THREAD, err,
@@ -694,13 +713,7 @@ test_sync_thread(const char *dir)
 		return;
 	first = store_last_id(st) + 1;
 	for (g = 0; g < 40; g++) {
-		for (i = 0; i < 25; i++) {
-			snprintf(text, sizeof(text), "big %" PRIu64,
-			    first + g * 25 + i);
-			if (add(st, "tess", "theo", text, NULL, 20000) !=
-			    first + g * 25 + i)
-				bad++;
-		}
+		bad += add_run(st, "tess", "theo", first + g * 25, 25, 20000);
 		if (store_commit_start(st) != 0)
 			bad++;
 		/* between the start and the wait the group reads back */
@@ -731,22 +744,6 @@ test_sync_thread(const char *dir)
 	store_close(st);
 }
 
-/* Add n "big <id>" messages from ula to ugo; the number that failed. */
-static unsigned int
-add_run(struct store *st, unsigned int n)
-{
-	char		 text[32];
-	unsigned int	 i, bad = 0;
-	uint64_t	 id = store_last_id(st) + 1;
-
-	for (i = 0; i < n; i++, id++) {
-		snprintf(text, sizeof(text), "big %" PRIu64, id);
-		if (add(st, "ula", "ugo", text, NULL, 30000) != id)
-			bad++;
-	}
-	return (bad);
-}
-
 /*
  * The server's loop goes on while a sync is in flight: the sync wakes
  * store_sync_fd, and the next group is written meanwhile.
@@ -770,11 +767,12 @@ test_sync_wakeup(const char *dir)
 	first = store_last_id(st) + 1;
 	for (g = 0; g < 20; g++) {
 		store_sync_drain(st);		/* wakeups of earlier waits */
-		bad += add_run(st, 10);
+		bad += add_run(st, "ula", "ugo", first + g * 20, 10, 30000);
 		if (store_commit_start(st) != 0 || !store_sync_pending(st))
 			bad++;
 		/* the next group goes into the log while this one syncs */
-		bad += add_run(st, 10);
+		bad += add_run(st, "ula", "ugo", first + g * 20 + 10, 10,
+		    30000);
 		pfd.fd = store_sync_fd(st);
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, 30000) == 1 && store_sync_ready(st))
