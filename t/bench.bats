@@ -29,6 +29,50 @@ teardown() {
 	stop_server
 }
 
+@test "bench: --server-pid reports the server's CPU time per message" {
+	local busy gone spin user sys
+
+	start_server
+	run timeout 120 "$MYCHAT_BENCH" relay --port "$PORT" --pairs 2 \
+	    --window 8 --size 64 --duration 2 --run t3 --server-pid "$SERVER_PID"
+	echo "$output"
+	assert_success
+	assert_line --regexp '^server CPU: busy [0-9]+% of [0-9.]+ s; per message [0-9]+ ns user, [0-9]+ ns system '
+	assert_line --regexp '^RESULT mode=relay .* server_busy_pct=[0-9]+ server_user_ns=[0-9]+ server_sys_ns=[0-9]+ lost=0 '
+	busy=$(grep -o 'server_busy_pct=[0-9]*' <<<"$output" | cut -d= -f2)
+	(( busy > 0 )) || fail "server busy ${busy}% during the relay"
+
+	# The figures are the right fields of /proc/PID/stat: a process that
+	# spins in user space is busy, in user time. Fields read from the
+	# wrong place (the fault counts before utime, the children's times
+	# after stime) are 0 or system time here.
+	bash -c 'while :; do :; done' &
+	spin=$!
+	run timeout 120 "$MYCHAT_BENCH" relay --port "$PORT" --pairs 2 \
+	    --window 8 --size 64 --duration 2 --run t5 --server-pid "$spin"
+	kill "$spin"
+	wait "$spin" || true
+	echo "$output"
+	assert_success
+	busy=$(grep -o 'server_busy_pct=[0-9]*' <<<"$output" | cut -d= -f2)
+	user=$(grep -o 'server_user_ns=[0-9]*' <<<"$output" | cut -d= -f2)
+	sys=$(grep -o 'server_sys_ns=[0-9]*' <<<"$output" | cut -d= -f2)
+	(( busy >= 10 && user > sys )) ||
+	    fail "a spinning process: busy ${busy}%, user $user ns, system $sys ns"
+
+	# A process that is gone gives no figure, and no made-up one.
+	true &
+	gone=$!
+	wait "$gone"
+	run timeout 120 "$MYCHAT_BENCH" relay --port "$PORT" --pairs 2 \
+	    --window 8 --size 64 --duration 1 --run t4 --server-pid "$gone"
+	echo "$output"
+	assert_success
+	assert_line "server CPU: unknown (could not read /proc/$gone/stat)"
+	refute_line --partial 'server_busy_pct'
+	stop_server
+}
+
 @test "bench: a server killed during the run makes it FAILED, not a number" {
 	local bench_pid out i rc
 

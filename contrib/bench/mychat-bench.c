@@ -232,6 +232,9 @@ static struct {
 	uint64_t	 unexpected;
 	long		 rss_before;
 	long		 rss_after;
+	/* relay, fan-in: the server's CPU time over the timed window */
+	long		 cpu_user[2], cpu_sys[2];	/* clock ticks */
+	uint64_t	 cpu_at[2];	/* when they were read */
 	char		 failure[512];
 	struct bconn	**flush;
 	int		 nflush;
@@ -373,6 +376,48 @@ bench_rss(long pid)
 	}
 	fclose(fp);
 	return (kib);
+}
+
+/*
+ * Read the user and system CPU time of a process (all its threads) in
+ * clock ticks, from /proc/PID/stat; -1 in both when unknown.
+ */
+static void
+bench_cpu(long pid, long *user, long *sys)
+{
+	char		 path[64], buf[1024], *p;
+	FILE		*fp;
+	size_t		 n;
+	int		 i;
+
+	*user = *sys = -1;
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	/*
+	 * The command name (field 2) may hold spaces: count from its ')'.
+	 * Field 3 follows the first space after it, utime (field 14) the
+	 * twelfth; stime is field 15.
+	 */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return;
+	for (i = 0; i < 12 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p, " %ld %ld", user, sys) != 2)
+		*user = *sys = -1;
+}
+
+/* Read the server's CPU time at the start (0) or end (1) of the window. */
+static void
+bench_cpu_mark(int i, uint64_t now)
+{
+	bench_cpu(b.server_pid, &b.cpu_user[i], &b.cpu_sys[i]);
+	b.cpu_at[i] = now;
 }
 
 /* Make room for n more bytes of output; returns where to write them. */
@@ -1243,6 +1288,7 @@ bench_step(uint64_t now)
 		b.t_start = now;
 		b.t_end = now + (uint64_t)(b.duration * (double)NS_PER_S);
 		if (b.mode == MODE_RELAY || b.mode == MODE_FANIN) {
+			bench_cpu_mark(0, now);
 			b.phase = PH_RUN;
 			for (i = 0; i < b.nflows; i++)
 				conn_send_msgs(b.flows[i].snd);
@@ -1265,6 +1311,7 @@ bench_step(uint64_t now)
 		break;
 	case PH_RUN:
 		if (now >= b.t_end) {
+			bench_cpu_mark(1, now);
 			b.phase = PH_DRAIN;
 			b.drain_end = now + BENCH_DRAIN_NS;
 		}
@@ -1361,6 +1408,34 @@ bench_loop(void)
 	b.nflush = 0;
 }
 
+/*
+ * Print the server's CPU time over the timed window, per message relayed
+ * at rate msgs/s, and put its RESULT keys (" key=value ...") in buf.
+ */
+static void
+report_cpu(double rate, char *buf, size_t len)
+{
+	double	tick, win, user, sys, msgs;
+
+	tick = (double)sysconf(_SC_CLK_TCK);
+	win = (double)(b.cpu_at[1] - b.cpu_at[0]) / (double)NS_PER_S;
+	if (b.cpu_user[0] < 0 || b.cpu_user[1] < 0 || tick <= 0 ||
+	    win <= 0 || rate <= 0) {
+		printf("server CPU: unknown (could not read /proc/%ld/stat)\n",
+		    b.server_pid);
+		return;
+	}
+	user = (double)(b.cpu_user[1] - b.cpu_user[0]) / tick;
+	sys = (double)(b.cpu_sys[1] - b.cpu_sys[0]) / tick;
+	msgs = rate * win;
+	printf("server CPU: busy %.0f%% of %.2f s; per message %.0f ns user, "
+	    "%.0f ns system (clock tick %.0f ms)\n", 100 * (user + sys) / win,
+	    win, user * 1e9 / msgs, sys * 1e9 / msgs, 1000 / tick);
+	snprintf(buf, len, " server_busy_pct=%.0f server_user_ns=%.0f "
+	    "server_sys_ns=%.0f", 100 * (user + sys) / win, user * 1e9 / msgs,
+	    sys * 1e9 / msgs);
+}
+
 /* Print the report of a relay or fan-in run; returns the exit status. */
 static int
 report_relay(const char *mode)
@@ -1370,6 +1445,7 @@ report_relay(const char *mode)
 	uint64_t	 dup = 0, reorder = 0, rejected = 0, unanswered = 0;
 	uint64_t	 bogus = 0, l;
 	double		 secs, rate;
+	char		 cpu[128];
 	int		 i, shown = 0, bad;
 
 	for (i = 0; i < b.nflows; i++) {
@@ -1431,11 +1507,14 @@ report_relay(const char *mode)
 		    "p99.9 %.1f us\n", hist_quantile(&b.acklat, 0.50),
 		    hist_quantile(&b.acklat, 0.99),
 		    hist_quantile(&b.acklat, 0.999));
+	cpu[0] = '\0';
+	if (b.server_pid > 0)
+		report_cpu(rate, cpu, sizeof(cpu));
 	printf("RESULT mode=%s dialect=%s status=ok msgs_per_s=%.0f "
-	    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f lost=0 dup=0 "
+	    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f%s lost=0 dup=0 "
 	    "reorder=0\n", mode, b.dialect == DIALECT_IRC ? "irc" : "mychat",
 	    rate, hist_quantile(&b.lat, 0.50), hist_quantile(&b.lat, 0.99),
-	    hist_quantile(&b.lat, 0.999), (double)b.lat.max / 1000.0);
+	    hist_quantile(&b.lat, 0.999), (double)b.lat.max / 1000.0, cpu);
 	return (0);
 }
 
@@ -1547,7 +1626,8 @@ usage(int status)
 "  --size B               message text bytes (64)\n"
 "  --duration S           seconds of the timed window (5)\n"
 "  --connections N        conns: idle connections held (1000)\n"
-"  --server-pid PID       conns: read the server's RSS\n"
+"  --server-pid PID       conns: read the server's RSS; relay, fanin:\n"
+"                         its CPU time per message (/proc/PID/stat)\n"
 "  --logins L             logins: LOGINs in the burst (200)\n"
 "  --pingers K            logins: sessions that PING meanwhile (10)\n"
 "  --concurrency N        connections being set up at once (100)\n"
