@@ -513,6 +513,7 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa, int tls)
 	}
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
+	limit_conns_ip_add(srv, c->addr, 1);
 	srv->stats.conns_total++;
 	conn_setup(c);
 	log_debug("conn %llu: connected from %s%s", (unsigned long long)c->id,
@@ -670,6 +671,7 @@ conn_close(struct conn *c, const char *reason)
 	}
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
+	limit_conns_ip_add(srv, c->addr, -1);
 	TAILQ_INSERT_TAIL(&srv->dead, c, entry);
 	event_active(srv->reap_ev, EV_TIMEOUT, 0);
 }

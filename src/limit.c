@@ -5,7 +5,9 @@
  *     delay that doubles with every failure past the allowance;
  *   - REGISTERs per address per hour;
  *   - pending (unacknowledged) messages per recipient, so that one
- *     offline account cannot fill the disk (452 to the sender).
+ *     offline account cannot fill the disk (452 to the sender);
+ *   - open connections per address (max-connections-per-ip), so that
+ *     the check at accept costs one lookup, not a walk of them all.
  * Addresses in the exempt list (loopback by default) are never limited.
  * Entries live in one hash table owned by this module; the sweep drops
  * those whose window has passed.
@@ -31,7 +33,8 @@ enum limit_kind {
 	LK_LOGIN_IP,
 	LK_LOGIN_ACCOUNT,
 	LK_REGISTER_IP,
-	LK_PENDING
+	LK_PENDING,
+	LK_CONNS_IP
 };
 
 struct limit_entry {
@@ -126,7 +129,8 @@ limit_sweep(struct limits *l)
 		for (pp = &l->bucket[b]; (e = *pp) != NULL;) {
 			span = e->kind == LK_REGISTER_IP ? REG_WINDOW_SECS :
 			    LOGIN_WINDOW_SECS;
-			if (e->kind != LK_PENDING && now >= e->until &&
+			if (e->kind != LK_PENDING && e->kind != LK_CONNS_IP &&
+			    now >= e->until &&
 			    now - e->window >= span) {
 				*pp = e->next;
 				free(e);
@@ -287,4 +291,35 @@ limit_pending_reset(struct server *srv)
 			pp = &e->next;
 		}
 	}
+}
+
+/*
+ * The open connections from an address. Every connection is counted, from
+ * conn_new to conn_close, exempt or not, so that a SIGHUP that changes the
+ * limit or the exempt list finds the counts right.
+ */
+unsigned int
+limit_conns_ip(struct server *srv, const char *ip)
+{
+	struct limit_entry	*e;
+
+	e = limit_find(srv->limits, LK_CONNS_IP, ip, 0);
+	return (e == NULL ? 0 : (unsigned int)e->count);
+}
+
+/* A connection from ip opened (delta 1) or closed (-1). */
+void
+limit_conns_ip_add(struct server *srv, const char *ip, int delta)
+{
+	struct limit_entry	*e;
+
+	if (delta > 0) {
+		limit_find(srv->limits, LK_CONNS_IP, ip, 1)->count++;
+		return;
+	}
+	if ((e = limit_find(srv->limits, LK_CONNS_IP, ip, 0)) == NULL ||
+	    e->count == 0)
+		fatalx("%s: no connection from %s was counted", __func__, ip);
+	if (--e->count == 0)
+		limit_remove(srv->limits, LK_CONNS_IP, ip);
 }

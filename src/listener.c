@@ -25,19 +25,6 @@
 static const char too_many[] = "421 too many connections\r\n";
 static const char shutting[] = "421 server shutting down\r\n";
 
-/* Count this address's connections (the per-IP limit). */
-static int
-listener_ip_count(struct server *srv, const char *addr)
-{
-	struct conn	*c;
-	int		 n = 0;
-
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (strcmp(c->addr, addr) == 0)
-			n++;
-	return (n);
-}
-
 static void
 listener_refuse(int fd, const char *line)
 {
@@ -75,8 +62,8 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 			inet_ntop(AF_INET6,
 			    &((struct sockaddr_in6 *)sa)->sin6_addr, addr,
 			    sizeof(addr));
-		if (!conf_is_exempt(cf, addr) &&
-		    listener_ip_count(srv, addr) >= cf->max_conns_ip) {
+		if (!conf_is_exempt(cf, addr) && limit_conns_ip(srv, addr) >=
+		    (unsigned int)cf->max_conns_ip) {
 			log_warnx("refusing a connection from %s: per-address "
 			    "limit %d", addr, cf->max_conns_ip);
 			listener_refuse(fd, too_many);

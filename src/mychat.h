@@ -286,6 +286,8 @@ int		 limit_register(struct server *, const char *);
 uint64_t	*limit_pending_get(struct server *, const char *);
 void		 limit_pending_add(struct server *, const char *, int64_t);
 void		 limit_pending_reset(struct server *);
+unsigned int	 limit_conns_ip(struct server *, const char *);
+void		 limit_conns_ip_add(struct server *, const char *, int);
 
 /* listener.c */
 int		 listener_add(struct server *, const char *, int, int);

@@ -485,6 +485,27 @@ expect_stored() {
 	conn_open_raw c
 	expect_line c '^421 too many connections$'
 	expect_eof c
+	conn_close c
+	# A closed connection leaves room for one more, and only one: the
+	# count follows every close (the server sees it asynchronously).
+	send a "QUIT"
+	expect_reply a 221
+	expect_eof a
+	conn_close a
+	local deadline=$((SECONDS + 10))
+	while :; do
+		conn_open_raw d
+		recv d || return 1
+		[[ $LINE =~ ^200\  ]] && break
+		conn_close d
+		((SECONDS < deadline)) || { fail "no room after a QUIT: $LINE"; return 1; }
+		sleep 0.1
+	done
+	conn_open_raw e
+	expect_line e '^421 too many connections$'
+	expect_eof e
+	send b "PING alive"
+	expect_reply b 200 '^200 PONG alive$'
 	stop_server
 	write_conf <<-EOF
 	max-connections-per-ip 2
