@@ -1418,7 +1418,8 @@ report_cpu(double rate, char *buf, size_t len)
 	double	tick, win, user, sys, msgs;
 
 	tick = (double)sysconf(_SC_CLK_TCK);
-	win = (double)(b.cpu_at[1] - b.cpu_at[0]) / (double)NS_PER_S;
+	win = b.cpu_at[1] > b.cpu_at[0] ?
+	    (double)(b.cpu_at[1] - b.cpu_at[0]) / (double)NS_PER_S : 0;
 	if (b.cpu_user[0] < 0 || b.cpu_user[1] < 0 || tick <= 0 ||
 	    win <= 0 || rate <= 0) {
 		printf("server CPU: unknown (could not read /proc/%ld/stat)\n",
