@@ -431,35 +431,48 @@ conf_apply(struct conf_parse *p, struct conf *conf, const struct conf_key *k,
 	return (0);
 }
 
-/* Settings that only make sense together, checked after the last line. */
+/* What is wrong with key name given the whole file, or NULL. */
+static const char *
+conf_check_key(const char *name, const struct conf *conf)
+{
+	int	certkey = conf->tls_cert != NULL && conf->tls_key != NULL;
+
+	if (strcmp(name, "tls-port") == 0 && conf->tls_port != 0) {
+		if (!certkey)
+			return ("tls-port needs tls-cert and tls-key");
+		if (conf->tls_port == conf->port)
+			return ("tls-port is the same as port");
+	}
+	if (strcmp(name, "require-tls") == 0 && conf->require_tls && !certkey)
+		return ("require-tls needs tls-cert and tls-key");
+	if ((strcmp(name, "tls-cert") == 0 || strcmp(name, "tls-key") == 0) &&
+	    !certkey)
+		return ("tls-cert and tls-key go together");
+	return (NULL);
+}
+
+/*
+ * Settings that only make sense together, checked after the last line.
+ * Of several problems, the one on the earliest line is reported, as a
+ * reader of the file would meet them.
+ */
 static int
 conf_check(struct conf_parse *p, struct conf *conf)
 {
-	const struct conf_key	*k;
-	size_t			 i;
+	const char	*msg, *first = NULL;
+	size_t		 i;
 
 	for (i = 0; i < CONF_NKEYS; i++) {
-		k = &conf_keys[i];
-		p->lineno = p->seen[i];
-		if (p->seen[i] == 0)
+		if (p->seen[i] == 0 ||
+		    (msg = conf_check_key(conf_keys[i].name, conf)) == NULL)
 			continue;
-		if (strcmp(k->name, "tls-port") == 0 && conf->tls_port != 0 &&
-		    (conf->tls_cert == NULL || conf->tls_key == NULL))
-			return (conf_error(p, "tls-port needs tls-cert and "
-			    "tls-key"));
-		if (strcmp(k->name, "tls-port") == 0 && conf->tls_port != 0 &&
-		    conf->tls_port == conf->port)
-			return (conf_error(p, "tls-port is the same as port"));
-		if (strcmp(k->name, "require-tls") == 0 && conf->require_tls &&
-		    (conf->tls_cert == NULL || conf->tls_key == NULL))
-			return (conf_error(p, "require-tls needs tls-cert and "
-			    "tls-key"));
-		if ((strcmp(k->name, "tls-cert") == 0 &&
-		    conf->tls_key == NULL) ||
-		    (strcmp(k->name, "tls-key") == 0 && conf->tls_cert == NULL))
-			return (conf_error(p, "tls-cert and tls-key go "
-			    "together"));
+		if (first == NULL || p->seen[i] < p->lineno) {
+			first = msg;
+			p->lineno = p->seen[i];
+		}
 	}
+	if (first != NULL)
+		return (conf_error(p, "%s", first));
 	return (0);
 }
 

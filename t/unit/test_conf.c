@@ -259,6 +259,13 @@ test_errors(void)
 	load_fails("tls-cert a.pem\n", 1, "tls-cert and tls-key go together");
 	load_fails("require-tls yes\n", 1,
 	    "require-tls needs tls-cert and tls-key");
+	/* of several problems, the earliest line's, not the table's order */
+	load_fails("require-tls yes\ntls-port 6001\n", 1,
+	    "require-tls needs tls-cert and tls-key");
+	load_fails("tls-cert a.pem\nport 6000\ntls-port 6001\n", 1,
+	    "tls-cert and tls-key go together");
+	load_fails("tls-port 6001\nrequire-tls yes\ntls-key k.pem\n", 1,
+	    "tls-port needs tls-cert and tls-key");
 
 	nine[0] = '\0';
 	for (i = 1; i <= 9; i++) {
