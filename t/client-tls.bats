@@ -11,28 +11,9 @@
 # localhost, 127.0.0.1 and ::1; "other" only for chat.example.org.
 
 load lib/common
+load lib/tls
 
 bats_require_minimum_version 1.5.0
-
-# A CA (key, certificate) named $1 with common name $2, in the file dir.
-make_ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$CERTS/$1.key" -out "$CERTS/$1.pem" -days 2 \
-	    -subj "/CN=$2" 2>/dev/null
-}
-
-# A server certificate $1.pem/$1.key signed by CA $2, serial $3, with the
-# subjectAltName $4.
-make_cert() {
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$CERTS/$1.key" -out "$CERTS/$1.csr" -subj "/CN=$1" \
-	    2>/dev/null &&
-	printf '%s\n' "subjectAltName=$4" 'basicConstraints=CA:FALSE' \
-	    'extendedKeyUsage=serverAuth' >"$CERTS/$1.ext" &&
-	openssl x509 -req -in "$CERTS/$1.csr" -CA "$CERTS/$2.pem" \
-	    -CAkey "$CERTS/$2.key" -set_serial "$3" -days 2 \
-	    -extfile "$CERTS/$1.ext" -out "$CERTS/$1.pem" 2>/dev/null
-}
 
 setup_file() {
 	command -v openssl >/dev/null || skip "openssl is not installed"
@@ -40,9 +21,8 @@ setup_file() {
 	mkdir -p "$CERTS"
 	make_ca ca "mychat test CA" || return 1
 	make_ca wrongca "some other CA" || return 1
-	make_cert server ca 0x1001 'DNS:localhost,IP:127.0.0.1,IP:::1' ||
-	    return 1
-	make_cert other ca 0x1002 'DNS:chat.example.org' || return 1
+	make_cert server ca 0x1001 server || return 1
+	make_cert other ca 0x1002 other 'DNS:chat.example.org' || return 1
 }
 
 setup() {

@@ -50,4 +50,4 @@ TESTS += t/unit/test_unacked$(EXEEXT)
 # Black-box tests of the server.
 TESTS += t/foundation.bats t/park.bats
 
-EXTRA_DIST += t/lib/common.bash t/foundation.bats t/park.bats
+EXTRA_DIST += t/lib/common.bash t/lib/tls.bash t/foundation.bats t/park.bats

@@ -14,29 +14,9 @@
 # Verification and protocol versions are checked with openssl s_client.
 
 load lib/common
+load lib/tls
 
 : "${STARTTLS_TOOL:=$TOP_BUILDDIR/t/tools/starttls}"
-
-# A CA (key, certificate) named $1 with common name $2, in the file dir.
-make_ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$CERTS/$1.key" -out "$CERTS/$1.pem" -days 2 \
-	    -subj "/CN=$2" 2>/dev/null
-}
-
-# A server certificate $1.pem/$1.key signed by CA $2, serial $3, CN $4,
-# valid for localhost, 127.0.0.1 and ::1.
-make_cert() {
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$CERTS/$1.key" -out "$CERTS/$1.csr" -subj "/CN=$4" \
-	    2>/dev/null &&
-	printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1' \
-	    'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' \
-	    >"$CERTS/$1.ext" &&
-	openssl x509 -req -in "$CERTS/$1.csr" -CA "$CERTS/$2.pem" \
-	    -CAkey "$CERTS/$2.key" -set_serial "$3" -days 2 \
-	    -extfile "$CERTS/$1.ext" -out "$CERTS/$1.pem" 2>/dev/null
-}
 
 setup_file() {
 	export CERTS=$BATS_FILE_TMPDIR/certs
