@@ -46,7 +46,8 @@ teardown() {
 	# spins in user space is busy, in user time. Fields read from the
 	# wrong place (the fault counts before utime, the children's times
 	# after stime) are 0 or system time here.
-	bash -c 'while :; do :; done' &
+	# (it stops by itself after 60 s should the test be killed)
+	bash -c 'end=$((SECONDS + 60)); while ((SECONDS < end)); do :; done' &
 	spin=$!
 	run timeout 120 "$MYCHAT_BENCH" relay --port "$PORT" --pairs 2 \
 	    --window 8 --size 64 --duration 2 --run t5 --server-pid "$spin"
