@@ -1415,7 +1415,7 @@ bench_loop(void)
 static void
 report_cpu(double rate, char *buf, size_t len)
 {
-	double	tick, win, user, sys, msgs;
+	double	tick, win, user, sys, msgs, busy, user_ns, sys_ns;
 
 	tick = (double)sysconf(_SC_CLK_TCK);
 	win = b.cpu_at[1] > b.cpu_at[0] ?
@@ -1429,12 +1429,14 @@ report_cpu(double rate, char *buf, size_t len)
 	user = (double)(b.cpu_user[1] - b.cpu_user[0]) / tick;
 	sys = (double)(b.cpu_sys[1] - b.cpu_sys[0]) / tick;
 	msgs = rate * win;
+	busy = 100 * (user + sys) / win;
+	user_ns = user * 1e9 / msgs;
+	sys_ns = sys * 1e9 / msgs;
 	printf("server CPU: busy %.0f%% of %.2f s; per message %.0f ns user, "
-	    "%.0f ns system (clock tick %.0f ms)\n", 100 * (user + sys) / win,
-	    win, user * 1e9 / msgs, sys * 1e9 / msgs, 1000 / tick);
+	    "%.0f ns system (clock tick %.0f ms)\n", busy, win, user_ns, sys_ns,
+	    1000 / tick);
 	snprintf(buf, len, " server_busy_pct=%.0f server_user_ns=%.0f "
-	    "server_sys_ns=%.0f", 100 * (user + sys) / win, user * 1e9 / msgs,
-	    sys * 1e9 / msgs);
+	    "server_sys_ns=%.0f", busy, user_ns, sys_ns);
 }
 
 /* Print the report of a relay or fan-in run; returns the exit status. */
